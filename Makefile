@@ -1,0 +1,90 @@
+# The LoRA specialist workbench. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+NAME ?=
+DB ?=
+DATA ?=
+CONFIG ?=
+ARGS ?=
+RESUME ?=
+DRY_RUN ?=
+MERGED ?=
+FORCE ?=
+
+overlay := $(if $(CONFIG),--overlay $(CONFIG))
+DEMO := --overlay configs/demo.yaml
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help setup extract train train-all inspect eval eval-all export export-all demo test test-all clean-demo
+
+help:
+	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
+	@echo "make extract [DB=...] [DATA=...]  opencode logs -> data/<specialist>/ (default DB: \$$OPENCODE_DB or ~/.local/share/opencode/opencode.db)"
+	@echo "make train NAME=serpent [ARGS='learning_rate=1e-4'] [RESUME=1] [DRY_RUN=1]"
+	@echo "make eval NAME=serpent          held-out loss of base vs adapter -> reports/serpent/"
+	@echo "make export NAME=serpent [MERGED=1] [FORCE=1]   -> exports/serpent/"
+	@echo "make train-all | eval-all | export-all"
+	@echo "make demo                       the whole flow on a bundled sample store and a tiny offline model"
+	@echo "make test                       the test suite (make test-all includes the slow end-to-end tests)"
+	@echo "CONFIG=configs/demo.yaml applies an overlay to any target."
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+extract: $(STAMP)
+	$(PY) -m extract $(if $(DB),--db $(DB)) $(if $(DATA),--out $(DATA)) $(overlay) $(ARGS)
+
+train: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make train NAME=<specialist>"; exit 2; }
+	$(PY) -m train $(NAME) $(overlay) $(if $(RESUME),--resume) $(if $(DRY_RUN),--dry-run) $(ARGS)
+
+train-all: $(STAMP)
+	$(PY) -m train --all $(overlay) $(ARGS)
+
+eval: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make eval NAME=<specialist>"; exit 2; }
+	$(PY) -m eval $(NAME) $(overlay) $(ARGS)
+
+eval-all: $(STAMP)
+	$(PY) -m eval --all $(overlay) $(ARGS)
+
+export: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make export NAME=<specialist>"; exit 2; }
+	$(PY) -m train.export $(NAME) $(overlay) $(if $(MERGED),--merged) $(if $(FORCE),--force)
+
+export-all: $(STAMP)
+	$(PY) -m train.export --all $(overlay) $(if $(MERGED),--merged) $(if $(FORCE),--force)
+
+# The whole flow, offline: sample opencode store -> tiny base -> datasets -> 5 adapters -> eval -> export.
+demo: export HF_HUB_OFFLINE := 1
+demo: $(STAMP)
+	@echo "== 1/6 sample opencode store"
+	$(PY) -m extract.sample_store --out demo/store/opencode.db --sessions-per-language 12
+	@echo "== 2/6 tiny base model and tokenizer, built offline from the store"
+	$(PY) -m train.tiny_model --store demo/store/opencode.db --out demo/base --hidden-size 128 --vocab-size 4096
+	@echo "== 3/6 extract (windows measured with the tiny tokenizer)"
+	$(PY) -m extract --db demo/store/opencode.db $(DEMO) --quiet
+	@echo "== 4/6 train"
+	$(PY) -m train --all $(DEMO)
+	@echo "== 5/6 eval"
+	$(PY) -m eval --all $(DEMO)
+	@echo "== 6/6 export"
+	$(PY) -m train.export --all $(DEMO) --force
+	@echo
+	$(PY) -m eval --summary $(DEMO)
+
+test: export HF_HUB_OFFLINE := 1
+test: $(STAMP)
+	$(PY) -m pytest -q $(ARGS)
+
+clean-demo:
+	rm -rf demo

@@ -1,0 +1,1 @@
+"""Score adapters against their base on held-out sessions."""

@@ -1,0 +1,79 @@
+"""`python -m eval NAME [NAME ...]`: score each adapter against its base on held-out sessions (see README).
+
+    python -m eval serpent                       # reports/serpent/eval.json and eval.md
+    python -m eval --all                         # every specialist with an adapter
+    python -m eval --summary                     # the table of all reports (and exports), nothing evaluated
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from extract import config as cfglib
+from extract.config import ConfigError
+
+
+def summary_rows(overlay: str | None) -> list[tuple]:
+    rows = []
+    for name in cfglib.specialist_names():
+        sp = cfglib.specialist(name, overlay=overlay)
+        rep = sp.path("reports") / "eval.json"
+        manifest = Path(sp.config["paths"]["data"]) / "manifest.json"
+        counts = json.loads(manifest.read_text()).get("specialists", {}).get(name, {}) if manifest.exists() else {}
+        if rep.exists():
+            r = json.loads(rep.read_text())
+            exported = sp.path("exports") / "adapter"
+            where = exported if exported.exists() else Path(r["adapter"])
+            rows.append((name, f"{counts.get('train_windows', '?')}/{counts.get('test_windows', '?')}",
+                         f"{r['base']['loss']:.3f}", f"{r['adapter']['loss']:.3f}", str(where)))
+        else:
+            reason = "no data" if not counts else "not evaluated"
+            rows.append((name, f"{counts.get('train_windows', 0)}/{counts.get('test_windows', 0)}", "-", "-", reason))
+    return rows
+
+
+def table(rows: list[tuple]) -> str:
+    head = ("specialist", "train/test windows", "base loss", "adapter loss", "adapter files")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(head), fmt(tuple("-" * w for w in widths)), *map(fmt, rows)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("items", nargs="*", metavar="NAME|KEY=VALUE")
+    p.add_argument("--all", action="store_true", help="every specialist that has a trained adapter")
+    p.add_argument("--overlay", default=None, help="config overlay, e.g. configs/demo.yaml")
+    p.add_argument("--summary", action="store_true", help="print the table of existing reports and exit")
+    a = p.parse_intermixed_args(argv)
+    names = [x for x in a.items if "=" not in x]
+    overrides = [x for x in a.items if "=" in x]
+    try:
+        if a.summary:
+            print(table(summary_rows(a.overlay)))
+            return 0
+        if a.all:
+            names = [n for n in cfglib.specialist_names()
+                     if (cfglib.specialist(n, overlay=a.overlay).path("outputs") / "adapter").is_dir()]
+            if not names:
+                raise ConfigError("no specialist has a trained adapter; run `make train NAME=...` first")
+        if not names:
+            raise ConfigError("name a specialist (" + ", ".join(cfglib.specialist_names()) + ") or pass --all")
+        from .report import evaluate
+
+        specs = [cfglib.specialist(n, overlay=a.overlay, overrides=overrides) for n in names]
+        for sp in specs:
+            r = evaluate(sp)
+            print(f"eval {sp.name}: base loss {r['base']['loss']:.3f} -> adapter {r['adapter']['loss']:.3f} on "
+                  f"{r['test_windows']} held-out windows; {r['verdict']} -> {sp.path('reports')}/eval.md", flush=True)
+    except ConfigError as e:
+        print(f"eval: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

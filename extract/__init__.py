@@ -1,0 +1,1 @@
+"""Agent logs in, one Hugging Face dataset per specialist out."""

@@ -1,0 +1,55 @@
+"""`python -m extract`: read agent logs and write one dataset per specialist (see README)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import config, opencode
+from .pipeline import Settings, run, summary_table
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m extract", description=__doc__)
+    p.add_argument("--db", type=Path, default=None,
+                   help="opencode database (default: $OPENCODE_DB, else ~/.local/share/opencode/opencode.db)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: paths.data from configs/)")
+    p.add_argument("--lang", default=None, help="extract one language (rust, python, ...) or specialist name")
+    p.add_argument("--agents", default=None, help="comma-separated agent names or globs (default: build,build-*)")
+    p.add_argument("--reasoning", action="store_true", default=None, help="keep reasoning as reasoning_content")
+    p.add_argument("--overlay", default=None, help="a config overlay on top of configs/ (e.g. configs/demo.yaml)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. extract.test_fraction=0.2")
+    a = p.parse_intermixed_args(argv)
+    try:
+        cfg = config.load(overlay=a.overlay, overrides=a.overrides)
+        ex = cfg["extract"]
+        specs = config.specialists(overlay=a.overlay, overrides=a.overrides)
+        if a.lang:
+            specs = [sp for sp in specs if a.lang in (sp.language, sp.name)]
+            if not specs:
+                raise config.ConfigError(f"--lang {a.lang}: no specialist for it; known: "
+                                         f"{', '.join(sorted({s.language for s in config.specialists()}))}")
+        agents = tuple(x.strip() for x in (a.agents or ",".join(ex.get("agents") or ["build", "build-*"])).split(",")
+                       if x.strip())
+        settings = Settings(
+            db=a.db or opencode.default_db_path(), out=a.out or Path(cfg["paths"]["data"]), specialists=specs,
+            agents=agents, reasoning=bool(a.reasoning if a.reasoning is not None else ex.get("reasoning", False)),
+            tool_output_chars=int(ex.get("tool_output_chars", 8000)),
+            window_tokens=int(ex.get("window_tokens") or cfg["sft"].get("max_length") or 4096),
+            tokenizer=ex.get("tokenizer"), test_fraction=float(ex.get("test_fraction", 0.1)),
+            holdout=str(ex.get("holdout", "hash")), min_score=float(ex.get("min_score", 3.0)),
+            margin=float(ex.get("margin", 2.0)), full_run=a.lang is None)
+        if settings.holdout not in ("hash", "recent"):
+            raise config.ConfigError(f"extract.holdout: {settings.holdout!r}; expected 'hash' or 'recent'")
+        manifest = run(settings, progress=not a.quiet)
+    except (config.ConfigError, opencode.StoreError) as e:
+        print(f"extract: error: {e}", file=sys.stderr)
+        return 2
+    print(summary_table(manifest))
+    print(f"datasets -> {settings.out}/<specialist>/  (manifest: {settings.out / 'manifest.json'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

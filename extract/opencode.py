@@ -1,0 +1,360 @@
+"""Read an opencode SQLite store (read-only) into source-neutral Session records, streaming."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .records import Session, Step, ToolCall, Turn
+
+HIDDEN_AGENTS = {"compaction", "title", "summary"}
+CLEARED_MARK = "[Old tool result content cleared]"
+
+
+class StoreError(Exception):
+    """The store cannot be read at all: one line for the user, then a non-zero exit."""
+
+
+def default_db_path() -> Path:
+    """opencode's own location: $OPENCODE_DB, else $XDG_DATA_HOME/opencode/opencode.db."""
+    if os.environ.get("OPENCODE_DB"):
+        return Path(os.environ["OPENCODE_DB"]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "opencode" / "opencode.db"
+
+
+@dataclass
+class ReadStats:
+    """What the reader skipped and why; the session ids of the first few of each kind."""
+
+    skipped: Counter = field(default_factory=Counter)  # reason -> how many (sessions, rows or calls)
+    counts: Counter = field(default_factory=Counter)  # what was seen or changed, not skipped
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, reason: str, session_id: str | None = None, n: int = 1) -> None:
+        self.skipped[reason] += n
+        if session_id is not None:
+            ex = self.examples.setdefault(reason, [])
+            if len(ex) < 5 and session_id not in ex:
+                ex.append(session_id)
+
+
+@contextmanager
+def open_store(path: str | os.PathLike) -> Iterator[sqlite3.Connection]:
+    """Open the store without ever writing to it, its -wal/-shm files or its folder.
+
+    A store with no -wal file is opened immutable (SQLite creates nothing beside it). A store with a
+    -wal file (opencode running, or it crashed) is copied with its WAL to a private temp folder and the
+    copy is read, because even a read-only SQLite reader of a WAL database writes into the -shm file.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise StoreError(f"{path}: no such file (set DB=... or OPENCODE_DB to your opencode.db)")
+    if not path.is_file():
+        raise StoreError(f"{path}: not a file")
+    wal = path.with_name(path.name + "-wal")
+    tmp = None
+    try:
+        if wal.exists() and wal.stat().st_size > 0:
+            tmp = tempfile.mkdtemp(prefix="opencode-snapshot-")
+            target = Path(tmp) / path.name
+            _snapshot(path, wal, target)
+            uri = f"file:{target}?mode=ro"
+        else:
+            uri = f"file:{path}?mode=ro&immutable=1"
+        try:
+            conn = sqlite3.connect(uri, uri=True)
+            conn.execute("PRAGMA query_only=1")
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{path}: not a readable SQLite database ({e})") from None
+        missing = {"session", "message", "part"} - tables
+        if missing:
+            conn.close()
+            raise StoreError(f"{path}: not an opencode database (no table {', '.join(sorted(missing))})")
+        try:
+            yield conn
+        finally:
+            conn.close()
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _snapshot(db: Path, wal: Path, target: Path, tries: int = 3) -> None:
+    """Copy db + wal, retrying while a live writer changes them under us."""
+    def sig():
+        return tuple((p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else None for p in (db, wal))
+
+    for _ in range(tries):
+        before = sig()
+        shutil.copyfile(db, target)
+        shutil.copyfile(wal, target.with_name(target.name + "-wal"))
+        if sig() == before:
+            return
+    raise StoreError(f"{db}: the store kept changing while being read (opencode busy?); try again")
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _loads(text) -> dict | None:
+    if text is None:
+        return None
+    try:
+        v = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return v if isinstance(v, dict) else None
+
+
+def cut_text(text: str, budget: int) -> tuple[str, bool]:
+    """Keep the head and the tail of a long text (errors are usually at the end), saying what was cut."""
+    if budget <= 0 or len(text) <= budget:
+        return text, False
+    head = budget * 2 // 5
+    tail = budget - head
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n[... {cut} characters cut ...]\n{text[len(text) - tail:]}", True
+
+
+@dataclass
+class ReadOptions:
+    agents: tuple[str, ...] = ("build", "build-*")
+    include_subagents: bool = False
+    reasoning: bool = False
+    tool_output_chars: int = 8000
+
+
+def agent_matches(agent: str | None, patterns) -> bool:
+    from fnmatch import fnmatchcase
+
+    return agent is not None and any(fnmatchcase(agent, p) for p in patterns)
+
+
+def read_sessions(conn: sqlite3.Connection, opts: ReadOptions, stats: ReadStats) -> Iterator[Session]:
+    """Yield kept sessions in one ordered pass over message x part (memory: one session at a time)."""
+    scols = _columns(conn, "session")
+    pick = lambda c: f"s.{c}" if c in scols else "NULL"  # noqa: E731 - optional columns appear over migrations
+    stats.skip("orphan parts", n=conn.execute(
+        "SELECT count(*) FROM part WHERE message_id NOT IN (SELECT id FROM message)").fetchone()[0])
+    q = f"""
+        SELECT m.session_id, s.id, s.parent_id, s.directory, s.title, s.time_created, {pick('agent')}, {pick('model')},
+               m.id, m.time_created, m.data, p.id, p.data
+        FROM message m
+        LEFT JOIN session s ON s.id = m.session_id
+        LEFT JOIN part p ON p.message_id = m.id
+        ORDER BY m.session_id, m.time_created, m.id, p.id
+    """
+    try:
+        cur = conn.execute(q)
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"opencode store query failed: {e}") from None
+    current = None
+    messages: list[tuple[dict | None, list]] = []
+    last_mid = None
+    try:
+        for row in cur:
+            sid = row[0]
+            if sid != current:
+                if current is not None:
+                    s = _build(current_meta, messages, opts, stats)
+                    if s is not None:
+                        yield s
+                current, current_meta, messages, last_mid = sid, row[1:8], [], None
+            mid = row[8]
+            if mid != last_mid:
+                messages.append((_loads(row[10]), []))
+                last_mid = mid
+                if messages[-1][0] is None:
+                    stats.skip("malformed message rows", sid)
+            if row[11] is not None:
+                messages[-1][1].append(_loads(row[12]) if row[12] is not None else None)
+        if current is not None:
+            s = _build(current_meta, messages, opts, stats)
+            if s is not None:
+                yield s
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"opencode store could not be read to the end: {e}") from None
+
+
+def _session_agent(col_agent, messages) -> str | None:
+    if col_agent:
+        return col_agent
+    for data, _ in messages:
+        if data and data.get("role") == "user" and data.get("agent"):
+            return data["agent"]
+    for data, _ in messages:
+        if data and data.get("role") == "assistant" and (data.get("agent") or data.get("mode")):
+            a = data.get("agent") or data.get("mode")
+            if a not in HIDDEN_AGENTS:
+                return a
+    return None
+
+
+def _build(meta, messages, opts: ReadOptions, stats: ReadStats) -> Session | None:
+    sid, parent_id, directory, title, time_created, col_agent, col_model = meta
+    if sid is None:
+        stats.skip("messages without a session row", None, len(messages))
+        return None
+    stats.counts["sessions seen"] += 1
+    agent = _session_agent(col_agent, messages)
+    if parent_id and not opts.include_subagents:
+        stats.skip("subagent sessions", sid)
+        return None
+    if not agent_matches(agent, opts.agents):
+        stats.skip(f"agent {agent or 'unknown'}", sid)
+        return None
+    session = Session(id=sid, source="opencode", agent=agent, directory=directory or "", title=title or "",
+                      time_created=int(time_created or 0), parent_id=parent_id, model=_model_name(col_model))
+    turn: Turn | None = None
+    pending_summary: str | None = None
+    for data, parts in messages:
+        if data is None:
+            continue
+        bad = sum(p is None for p in parts)
+        if bad:
+            stats.skip("malformed part rows", sid, bad)
+        parts = [p for p in parts if p is not None]
+        role = data.get("role")
+        if role == "user":
+            if any(p.get("type") == "compaction" for p in parts):
+                continue  # the request to compact; the summary follows in an assistant message
+            prompt = _user_text(parts, opts)
+            if pending_summary is not None:
+                prompt = f"Summary of the work so far:\n{pending_summary}\n\n{prompt}".rstrip()
+                pending_summary = None
+            if not prompt:
+                stats.skip("empty user messages", sid)
+                continue
+            turn = Turn(prompt=prompt, time=_int(data.get("time", {}).get("created") if isinstance(data.get("time"), dict) else None))
+            session.turns.append(turn)
+        elif role == "assistant":
+            step_agent = data.get("agent") or data.get("mode")
+            if data.get("summary") is True or step_agent in HIDDEN_AGENTS:
+                if step_agent == "compaction" or data.get("summary") is True:
+                    pending_summary = "\n".join(p.get("text", "") for p in parts if p.get("type") == "text").strip()
+                    stats.skip("compaction summaries", sid)
+                continue
+            if turn is None:
+                stats.skip("assistant steps before any prompt", sid)
+                continue
+            step = _step(sid, data, parts, opts, stats)
+            if step is not None:
+                turn.steps.append(step)
+        else:
+            stats.skip("messages with unknown role", sid)
+    session.turns = [t for t in session.turns if t.steps]
+    if not session.turns:
+        stats.skip("sessions with no assistant steps", sid)
+        return None
+    return session
+
+
+def _model_name(col_model) -> str | None:
+    m = _loads(col_model) if isinstance(col_model, str) else None
+    return m.get("id") if m else None
+
+
+def _int(v) -> int | None:
+    return int(v) if isinstance(v, (int, float)) else None
+
+
+def _user_text(parts: list[dict], opts: ReadOptions) -> str:
+    out = []
+    for p in parts:
+        t = p.get("type")
+        if t == "text" and isinstance(p.get("text"), str) and not p.get("ignored"):
+            text = p["text"]
+            if p.get("synthetic"):  # harness-injected (attached file contents, auto-continue): the model saw it
+                text, _ = cut_text(text, opts.tool_output_chars)
+            out.append(text)
+        elif t == "file":
+            out.append(f"[attached: {p.get('filename') or p.get('url', '')} ({p.get('mime', 'unknown type')})]")
+    return "\n\n".join(x for x in out if x.strip()).strip()
+
+
+KNOWN_PART_TYPES = {"text", "reasoning", "tool", "step-start", "step-finish", "patch", "file", "compaction",
+                    "subtask", "agent", "retry", "snapshot"}
+
+
+def _step(sid: str, data: dict, parts: list[dict], opts: ReadOptions, stats: ReadStats) -> Step | None:
+    step = Step(finish=data.get("finish"))
+    texts, reasoning = [], []
+    for p in parts:
+        t = p.get("type")
+        if t == "text":
+            if isinstance(p.get("text"), str) and not p.get("synthetic") and not p.get("ignored"):
+                texts.append(p["text"])
+        elif t == "reasoning":
+            if isinstance(p.get("text"), str):
+                reasoning.append(p["text"])
+        elif t == "tool":
+            call = _tool_call(sid, p, opts, stats)
+            if call is not None:
+                step.tool_calls.append(call)
+        elif t not in KNOWN_PART_TYPES:
+            stats.skip("unknown part types", sid)
+    step.text = "\n\n".join(x for x in texts if x.strip()).strip()
+    if opts.reasoning and reasoning:
+        step.reasoning = "\n\n".join(reasoning).strip() or None
+    if not step.text and not step.tool_calls:
+        stats.skip("empty assistant steps", sid)
+        return None
+    return step
+
+
+def _tool_call(sid: str, p: dict, opts: ReadOptions, stats: ReadStats) -> ToolCall | None:
+    state = p.get("state")
+    name = p.get("tool")
+    if not isinstance(state, dict) or not isinstance(name, str) or not p.get("callID"):
+        stats.skip("tool parts missing fields", sid)
+        return None
+    status = state.get("status")
+    if status in ("pending", "running"):
+        stats.skip("interrupted tool calls", sid)
+        return None
+    args = state.get("input")
+    if not isinstance(args, dict):
+        stats.skip("tool parts missing fields", sid)
+        return None
+    if status == "completed":
+        out = state.get("output")
+        # Pruned outputs (state.time.compacted) are still stored in full; the model saw them in full when it
+        # took its next step, so the full text is what we train on.
+        out = out if isinstance(out, str) else json.dumps(out, ensure_ascii=False) if out is not None else ""
+    elif status == "error":
+        out = state.get("error")
+        out = out if isinstance(out, str) else "Error"
+    else:
+        stats.skip("tool parts with unknown status", sid)
+        return None
+    out, was_cut = cut_text(out, opts.tool_output_chars)
+    if was_cut:
+        stats.counts["tool outputs cut"] += 1
+    meta = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}
+    exit_code = meta.get("exit") if isinstance(meta.get("exit"), int) else None
+    return ToolCall(id=str(p["callID"]), name=name, arguments=args, output=out, status=status, exit_code=exit_code)
+
+
+def session_count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM session").fetchone()[0]
+
+
+def recent_cutoff(conn: sqlite3.Connection, test_fraction: float) -> int | None:
+    """The creation time (ms) from which the newest test_fraction of top-level sessions start."""
+    n = conn.execute("SELECT count(*) FROM session WHERE parent_id IS NULL").fetchone()[0]
+    k = int(n * test_fraction)
+    if k == 0:
+        return None
+    row = conn.execute("SELECT time_created FROM session WHERE parent_id IS NULL ORDER BY time_created DESC "
+                       "LIMIT 1 OFFSET ?", (k - 1,)).fetchone()
+    return int(row[0]) if row else None

@@ -1,0 +1,182 @@
+"""Logs in, one dataset per specialist out: read, classify, dedupe, redact, window, split, write."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import datasets
+from tqdm import tqdm
+
+from . import opencode
+from .classify import classify
+from .config import Specialist
+from .redact import redact_session
+from .split import content_hash, side
+from .tools import toolset_for
+from .windows import WindowStats, Windower, estimate_tokens, tokenizer_counter
+from .writer import SpecialistWriter, dataset_card, swap_in
+
+
+@dataclass
+class Settings:
+    db: Path
+    out: Path
+    specialists: list[Specialist]
+    agents: tuple[str, ...] = ("build", "build-*")
+    reasoning: bool = False
+    tool_output_chars: int = 8000
+    window_tokens: int = 4096
+    tokenizer: str | None = None
+    test_fraction: float = 0.1
+    holdout: str = "hash"  # "hash" (stable, by task) or "recent" (the newest sessions)
+    min_score: float = 3.0
+    margin: float = 2.0
+    full_run: bool = True  # False with --lang: other specialists' datasets are left as they are
+
+
+@dataclass
+class Report:
+    sessions_seen: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    per_specialist: dict[str, dict[str, Any]] = field(default_factory=dict)
+    redactions: Counter = field(default_factory=Counter)
+    duplicates_removed: int = 0
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+
+def run(s: Settings, progress: bool = True) -> dict[str, Any]:
+    t0 = time.time()
+    datasets.disable_progress_bars()  # one bar per Parquet shard is noise; ours counts sessions
+    by_lang = {sp.language: sp for sp in s.specialists}
+    count = tokenizer_counter(_load_tokenizer(s.tokenizer)) if s.tokenizer else estimate_tokens
+    read_opts = opencode.ReadOptions(agents=s.agents, reasoning=s.reasoning, tool_output_chars=s.tool_output_chars)
+    stats = opencode.ReadStats()
+    report = Report()
+    s.out.mkdir(parents=True, exist_ok=True)
+    staging = s.out / f".staging-{uuid.uuid4().hex[:8]}"
+    writers: dict[str, SpecialistWriter] = {}
+    wstats: dict[str, WindowStats] = defaultdict(WindowStats)
+    counters: dict[str, Counter] = defaultdict(Counter)
+    fingerprints: dict[str, Any] = {}
+    seen_hashes: set[str] = set()
+    try:
+        with opencode.open_store(s.db) as conn:
+            cutoff = opencode.recent_cutoff(conn, s.test_fraction) if s.holdout == "recent" else None
+            total = opencode.session_count(conn)
+            bar = tqdm(opencode.read_sessions(conn, read_opts, stats), total=total, unit="session",
+                       desc="extract", disable=not progress, file=sys.stderr)
+            for session in bar:
+                verdict = classify(session, min_score=s.min_score, margin=s.margin)
+                if verdict.language is None:
+                    stats.skip(verdict.reason, session.id)
+                    continue
+                sp = by_lang.get(verdict.language)
+                if sp is None:
+                    stats.skip(f"language {verdict.language} not selected" if not s.full_run
+                               else f"language {verdict.language} has no specialist", session.id)
+                    continue
+                h = content_hash(session)
+                if h in seen_hashes:
+                    report.duplicates_removed += 1
+                    continue
+                seen_hashes.add(h)
+                redact_session(session, report.redactions)
+                used: dict[str, list[dict]] = defaultdict(list)
+                for c in session.tool_calls:
+                    used[c.name].append(c.arguments)
+                tools = toolset_for(used)
+                windows = Windower(sp.system_prompt, tools, s.window_tokens, count).windows(session, wstats[sp.name])
+                split = side(session, s.test_fraction, recent_after=cutoff)
+                w = writers.get(sp.name) or writers.setdefault(sp.name, SpecialistWriter(staging, sp.name))
+                fp = fingerprints.setdefault(sp.name, hashlib.sha256())
+                c = counters[sp.name]
+                c[f"{split}_sessions"] += 1
+                c[f"{split}_windows"] += len(windows)
+                c["tool_calls"] += len(session.tool_calls)
+                c["tool_errors"] += sum(tc.status == "error" for tc in session.tool_calls)
+                started = datetime.fromtimestamp(session.time_created / 1000, tz=timezone.utc).isoformat()
+                for i, win in enumerate(windows):
+                    row = {"messages": win.messages, "tools": tools, "session_id": session.id,
+                           "language": sp.language, "specialist": sp.name, "source": session.source,
+                           "agent": session.agent, "model": session.model, "title": session.title,
+                           "project_dir": session.directory, "started_at": started, "window_index": i,
+                           "window_count": len(windows), "first_turn": win.first_turn, "steps": win.n_steps,
+                           "est_tokens": win.tokens}
+                    fp.update(split.encode() + json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
+                    w.add(split, row)
+            bar.close()
+        names = []
+        for name, w in writers.items():
+            ws = wstats[name]
+            entry = dict(counters[name]) | {"assistant_steps": ws.steps, "cut_steps": ws.cut_steps,
+                                            "over_budget_steps": ws.over_budget_steps,
+                                            "prompts_cut": ws.prompts_cut,
+                                            "fingerprint": fingerprints[name].hexdigest()[:16]}
+            for split in ("train", "test"):
+                entry.setdefault(f"{split}_sessions", 0)
+                entry.setdefault(f"{split}_windows", 0)
+            report.per_specialist[name] = entry
+            w.close(dataset_card(name, next(sp.language for sp in s.specialists if sp.name == name), entry,
+                                 w.splits()))
+            names.append(name)
+        stale = [sp.name for sp in s.specialists if sp.name not in writers] if s.full_run else []
+        manifest = _manifest(s, stats, report, time.time() - t0)
+        if s.full_run is False and (s.out / "manifest.json").exists():  # keep the others' entries
+            old = json.loads((s.out / "manifest.json").read_text())
+            manifest["specialists"] = {**old.get("specialists", {}), **manifest["specialists"]}
+        swap_in(staging, s.out, names, stale, manifest)
+        return manifest
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name)
+
+
+def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: float) -> dict[str, Any]:
+    return {
+        "sources": {"opencode": str(s.db)},
+        "extracted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 2),
+        "settings": {"agents": list(s.agents), "reasoning": s.reasoning, "tool_output_chars": s.tool_output_chars,
+                     "window_tokens": s.window_tokens, "token_counter": s.tokenizer or "estimate (3 chars/token)",
+                     "test_fraction": s.test_fraction, "holdout": s.holdout},
+        "sessions_seen": stats.counts["sessions seen"],
+        "sessions_kept": sum(v["train_sessions"] + v["test_sessions"] for v in report.per_specialist.values()),
+        "skipped": dict(sorted(stats.skipped.items())),
+        "skipped_examples": stats.examples,
+        "tool_outputs_cut": stats.counts["tool outputs cut"],
+        "duplicates_removed": report.duplicates_removed,
+        "redactions": dict(sorted(report.redactions.items())),
+        "specialists": report.per_specialist,
+    }
+
+
+def summary_table(manifest: dict[str, Any]) -> str:
+    rows = [("specialist", "train sess", "test sess", "train win", "test win", "steps", "tool calls", "cut steps")]
+    for name, v in sorted(manifest["specialists"].items()):
+        rows.append((name, v["train_sessions"], v["test_sessions"], v["train_windows"], v["test_windows"],
+                     v["assistant_steps"], v["tool_calls"], v["cut_steps"]))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    no_test = [n for n, v in sorted(manifest["specialists"].items()) if not v["test_windows"]]
+    warn = [f"warning: no held-out sessions for {', '.join(no_test)}: they cannot be evaluated; raise "
+            f"extract.test_fraction or extract more sessions"] if no_test else []
+    skipped = ", ".join(f"{k}: {v}" for k, v in manifest["skipped"].items() if v) or "none"
+    red = ", ".join(f"{k}: {v}" for k, v in manifest["redactions"].items()) or "none"
+    return "\n".join(lines + [
+        f"sessions seen {manifest['sessions_seen']}, kept {manifest['sessions_kept']}, "
+        f"duplicates removed {manifest['duplicates_removed']}, tool outputs cut {manifest['tool_outputs_cut']}",
+        f"skipped: {skipped}", f"redactions: {red}", *warn])

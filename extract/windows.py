@@ -1,0 +1,133 @@
+"""Cut a session at turn boundaries into chat windows that fit a token budget."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .config import ConfigError
+from .opencode import cut_text
+from .records import Session, Step
+
+CHARS_PER_TOKEN = 3.0  # the estimate without a tokenizer: code and JSON run at about 3-3.5 chars a token
+MESSAGE_OVERHEAD = 6  # role markers and separators a chat template adds around each message
+MIN_OUTPUT_CHARS = 400  # the smallest head+tail an over-long tool output is cut to
+
+Counter_ = Callable[[str], int]
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def tokenizer_counter(tokenizer) -> Counter_:
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+
+def step_messages(step: Step) -> list[dict[str, Any]]:
+    """One assistant message (text, then its tool calls) followed by one tool message per call."""
+    msg: dict[str, Any] = {"role": "assistant", "content": step.text}
+    if step.reasoning:
+        msg["reasoning_content"] = step.reasoning
+    if step.tool_calls:
+        msg["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                             for c in step.tool_calls]
+    return [msg] + [{"role": "tool", "tool_call_id": c.id, "name": c.name, "content": c.output}
+                    for c in step.tool_calls]
+
+
+def message_tokens(msg: dict[str, Any], count: Counter_) -> int:
+    n = MESSAGE_OVERHEAD + count(msg.get("content") or "") + count(msg.get("reasoning_content") or "")
+    for tc in msg.get("tool_calls") or []:
+        n += MESSAGE_OVERHEAD + count(tc["function"]["name"]) + count(json.dumps(tc["function"]["arguments"],
+                                                                                 ensure_ascii=False))
+    return n
+
+
+@dataclass
+class Window:
+    messages: list[dict[str, Any]]
+    first_turn: int
+    n_steps: int
+    tokens: int  # the estimate (or tokenizer count) the window was built with
+
+
+@dataclass
+class WindowStats:
+    windows: int = 0
+    steps: int = 0
+    cut_steps: int = 0  # steps whose outputs or text were cut to fit the budget
+    over_budget_steps: int = 0  # still over after cutting (huge arguments): kept whole, reported
+    prompts_cut: int = 0
+
+
+@dataclass
+class Windower:
+    system_prompt: str
+    tools: list[dict[str, Any]]
+    budget: int
+    count: Counter_ = field(default=estimate_tokens)
+
+    def __post_init__(self):
+        self.header = MESSAGE_OVERHEAD + self.count(self.system_prompt) + self.count(json.dumps(self.tools))
+        if self.header > self.budget * 3 // 4:  # under a quarter of the budget left for the conversation
+            raise ConfigError(f"window budget of {self.budget} tokens leaves no room: the system prompt and tool "
+                             f"definitions alone take {self.header}; raise extract.window_tokens / sft.max_length")
+
+    def windows(self, session: Session, stats: WindowStats) -> list[Window]:
+        """Every step in exactly one window; each window opens with the system prompt and the prompt it answers."""
+        out: list[Window] = []
+        system = {"role": "system", "content": self.system_prompt}
+        cur: Window | None = None
+        room = self.budget - self.header
+        for ti, turn in enumerate(session.turns):
+            prompt_text, cut = cut_text(turn.prompt, int(room // 2 * CHARS_PER_TOKEN)) \
+                if self.count(turn.prompt) > room // 2 else (turn.prompt, False)
+            stats.prompts_cut += cut
+            user = {"role": "user", "content": prompt_text}
+            user_tokens = MESSAGE_OVERHEAD + self.count(prompt_text)
+            prompt_in_cur = False
+            for step in turn.steps:
+                msgs = step_messages(step)
+                tokens = sum(message_tokens(m, self.count) for m in msgs)
+                extra = 0 if prompt_in_cur else user_tokens
+                if cur is None or cur.tokens + extra + tokens > self.budget:
+                    if tokens > room - user_tokens:
+                        msgs, tokens = self._fit(step, room - user_tokens, stats)
+                    cur = Window(messages=[system, user], first_turn=ti, n_steps=0, tokens=self.header + user_tokens)
+                    out.append(cur)
+                elif not prompt_in_cur:
+                    cur.messages.append(user)
+                    cur.tokens += user_tokens
+                prompt_in_cur = True
+                cur.messages.extend(msgs)
+                cur.tokens += tokens
+                cur.n_steps += 1
+                stats.steps += 1
+        stats.windows += len(out)
+        return out
+
+    def _fit(self, step: Step, room: int, stats: WindowStats) -> tuple[list[dict], int]:
+        """Cut a step larger than the budget: longest tool outputs first (head and tail kept), then its text."""
+        stats.cut_steps += 1
+        originals = [c.output for c in step.tool_calls] + [step.text]  # the text last: it is cut only after outputs
+        sizes = [len(t) for t in originals]
+        while True:
+            cut = [cut_text(t, n)[0] for t, n in zip(originals, sizes)]
+            msgs = step_messages(_with(step, cut[-1], cut[:-1]))
+            tokens = sum(message_tokens(m, self.count) for m in msgs)
+            if tokens <= room:
+                return msgs, tokens
+            outputs = [i for i in range(len(sizes) - 1) if sizes[i] > MIN_OUTPUT_CHARS]
+            i = max(outputs, key=lambda j: sizes[j]) if outputs else len(sizes) - 1
+            if sizes[i] <= MIN_OUTPUT_CHARS:  # what is left is the arguments, which are never changed
+                stats.over_budget_steps += 1
+                return msgs, tokens
+            sizes[i] = max(MIN_OUTPUT_CHARS, sizes[i] // 2)
+
+
+def _with(step: Step, text: str, outputs: list[str]) -> Step:
+    from dataclasses import replace
+
+    return replace(step, text=text, tool_calls=[replace(c, output=o) for c, o in zip(step.tool_calls, outputs)])

@@ -1,0 +1,125 @@
+"""Write per-specialist datasets in the Hub's Parquet layout, in shards, swapped in atomically at the end."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, Features, Json, List, Value
+
+FEATURES = Features({
+    "messages": List(Json()),  # per-row JSON keeps each call's argument dict exactly (keys, order, types)
+    "tools": List(Json()),
+    "session_id": Value("string"),
+    "language": Value("string"),
+    "specialist": Value("string"),
+    "source": Value("string"),
+    "agent": Value("string"),
+    "model": Value("string"),
+    "title": Value("string"),
+    "project_dir": Value("string"),
+    "started_at": Value("string"),  # ISO-8601 UTC of the session's creation
+    "window_index": Value("int32"),
+    "window_count": Value("int32"),
+    "first_turn": Value("int32"),
+    "steps": Value("int32"),
+    "est_tokens": Value("int32"),
+})
+SPLITS = ("train", "test")
+
+
+class SpecialistWriter:
+    """Buffers rows per split and flushes them as numbered Parquet shards into a staging folder."""
+
+    def __init__(self, staging: Path, name: str, shard_rows: int = 2000):
+        self.dir = staging / name
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.shard_rows = shard_rows
+        self.buffers: dict[str, list[dict]] = {s: [] for s in SPLITS}
+        self.shards: dict[str, list[Path]] = {s: [] for s in SPLITS}
+        self.rows = {s: 0 for s in SPLITS}
+
+    def add(self, split: str, row: dict[str, Any]) -> None:
+        self.buffers[split].append(row)
+        self.rows[split] += 1
+        if len(self.buffers[split]) >= self.shard_rows:
+            self._flush(split)
+
+    def _flush(self, split: str) -> None:
+        rows, self.buffers[split] = self.buffers[split], []
+        path = self.dir / "data" / f".{split}-{len(self.shards[split]):05d}.parquet"
+        Dataset.from_list(rows, features=FEATURES).to_parquet(str(path))
+        self.shards[split].append(path)
+
+    def splits(self) -> list[str]:
+        """The splits with rows; an empty one gets no file (datasets cannot load a split with no data)."""
+        return [s for s in SPLITS if self.rows[s]]
+
+    def close(self, card: str) -> None:
+        for split in SPLITS:
+            if self.buffers[split]:
+                self._flush(split)
+            n = len(self.shards[split])
+            for i, p in enumerate(self.shards[split]):
+                p.rename(p.with_name(f"{split}-{i:05d}-of-{n:05d}.parquet"))
+        (self.dir / "README.md").write_text(card, encoding="utf-8")
+
+
+def dataset_card(name: str, language: str, stats: dict[str, Any], splits: list[str]) -> str:
+    """A Hub dataset card: YAML front matter naming the splits' files, then what the data is."""
+    files = "".join(f"  - split: {s}\n    path: data/{s}-*\n" for s in splits)
+    return f"""---
+configs:
+- config_name: default
+  data_files:
+{files}task_categories:
+- text-generation
+tags:
+- agent-traces
+- tool-use
+- {language}
+---
+# {name}: {language} coding-agent sessions
+
+Chat windows cut from real coding-agent sessions that worked in {language}, for supervised fine-tuning of a
+LoRA specialist. Each row is one window: the specialist's system prompt, the user prompt it answers, then
+the agent's steps as it took them (assistant text and tool calls, one `tool` message per call).
+
+- `messages`: chat messages; tool call `arguments` are JSON objects exactly as the agent recorded them.
+- `tools`: the tool definitions (JSON schema) the agent had.
+- The split is by session: all windows of a session, and of re-runs of the same task, are on one side.
+
+```json
+{json.dumps(stats, indent=2, sort_keys=True)}
+```
+"""
+
+
+def swap_in(staging: Path, out: Path, names: list[str], remove: list[str], manifest: dict[str, Any]) -> None:
+    """Replace out/<name> for each produced dataset, drop stale ones, then write the manifest atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names + remove:
+        target = out / name
+        old = out / f".old-{name}-{uuid.uuid4().hex[:8]}"
+        if target.exists():
+            target.rename(old)
+        if name in names:
+            (staging / name).rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    tmp = out / f".manifest-{uuid.uuid4().hex[:8]}.json"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, out / "manifest.json")
+
+
+def load_specialist_dataset(path: Path):
+    """data/<name> as a DatasetDict in memory, through a private cache (no stale or shared cache entries)."""
+    import tempfile
+
+    from datasets import load_dataset
+
+    with tempfile.TemporaryDirectory(prefix="hf-datasets-") as cache:
+        return load_dataset(str(path), keep_in_memory=True, cache_dir=cache)

@@ -1,0 +1,204 @@
+"""`python -m train.export NAME [NAME ...]`: turn trained adapters into what people serve (exports/<name>/).
+
+    python -m train.export serpent              # adapter/ + model card + serving recipes + manifest.json
+    python -m train.export serpent --merged     # also merged/: full weights, logits checked against base+adapter
+    python -m train.export --all --force        # every trained specialist, replacing earlier exports
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from extract import config as cfglib
+from extract.config import ConfigError, Specialist
+
+MERGE_ATOL = 1e-4  # max |logit difference| allowed between merged weights and base + adapter
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def model_card(sp: Specialist, base: str, training: dict[str, Any], report_md: str | None) -> str:
+    cfg = {k: training.get("config", {}).get(k) for k in ("lora", "sft")}
+    return f"""---
+base_model: {base}
+library_name: peft
+pipeline_tag: text-generation
+tags:
+- lora
+- sft
+- trl
+- coding-agent
+- tool-use
+- {sp.language}
+---
+# {sp.name}: a {sp.language} coding-agent LoRA for `{base}`
+
+Fine-tuned with TRL's SFTTrainer on {training.get('train_windows', '?')} windows of real coding-agent sessions
+in {sp.language} (tool calls included), loss on assistant turns only.
+
+## Use
+```python
+from peft import AutoPeftModelForCausalLM
+from transformers import AutoTokenizer
+model = AutoPeftModelForCausalLM.from_pretrained("exports/{sp.name}/adapter")
+tokenizer = AutoTokenizer.from_pretrained("exports/{sp.name}/adapter")
+```
+
+## Evaluation
+{report_md.split(chr(10), 2)[2].strip() if report_md else "Not evaluated yet (`make eval NAME=" + sp.name + "`)."}
+
+## Training
+- steps {training.get('global_step')}, tokens seen {training.get('tokens_seen')}, final train loss {training.get('train_loss')}
+- data fingerprint `{training.get('data_fingerprint')}`
+
+```json
+{json.dumps(cfg, indent=2, default=str)}
+```
+"""
+
+
+def export(sp: Specialist, *, merged: bool = False, force: bool = False) -> dict[str, Any]:
+    out = sp.path("exports")
+    if out.exists() and not force:
+        raise ConfigError(f"{sp.name}: {out} exists; pass FORCE=1 (--force) to replace it")
+    src = sp.path("outputs") / "adapter"
+    if not (src / "adapter_config.json").exists():
+        raise ConfigError(f"{sp.name}: no trained adapter at {src}; run `make train NAME={sp.name}` first")
+    base = sp.config["model"]["model_name_or_path"]
+    from train.model import resolve_base
+
+    recorded = json.loads((src / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if recorded != resolve_base(base):
+        raise ConfigError(f"{sp.name}: the adapter was trained on {recorded}, the config's base is {base}")
+    staging = out.parent / f".{sp.name}-export-{uuid.uuid4().hex[:8]}"
+    try:
+        adapter = staging / "adapter"
+        shutil.copytree(src, adapter)
+        cfg_path = adapter / "adapter_config.json"
+        acfg = json.loads(cfg_path.read_text())
+        acfg["base_model_name_or_path"] = base  # the Hub id or the path the user gave, not this machine's path
+        cfg_path.write_text(json.dumps(acfg, indent=2, sort_keys=True) + "\n")
+        training_path = sp.path("outputs") / "training_summary.json"
+        training = json.loads(training_path.read_text()) if training_path.exists() else {}
+        report = sp.path("reports") / "eval.md"
+        (adapter / "README.md").write_text(model_card(sp, base, training, report.read_text() if report.exists() else None))
+        merged_check = None
+        if merged:
+            merged_check = _merge(sp, src, staging / "merged")
+        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        manifest = {
+            "specialist": sp.name, "language": sp.language, "base_model": base, "adapter_source": str(src),
+            "data_fingerprint": training.get("data_fingerprint"), "code_version": _code_version(),
+            "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "lora_rank": acfg.get("r"), "merged_logits_max_abs_diff": merged_check,
+            "files": {str(p.relative_to(staging)): _sha256(p) for p in files},
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        old = out.parent / f".{sp.name}-old-{uuid.uuid4().hex[:8]}"
+        if out.exists():
+            out.rename(old)
+        staging.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+        return manifest
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _code_version() -> str:
+    from eval.report import code_version
+
+    return code_version()
+
+
+def _merge(sp: Specialist, adapter: Path, dest: Path) -> float:
+    """Merge the adapter into the base, save it with the tokenizer, and check its logits against base + adapter."""
+    import torch
+    from peft import PeftModel
+
+    from train.model import load_model, load_tokenizer
+
+    tok = load_tokenizer(sp.config["model"])
+    model = PeftModel.from_pretrained(load_model(sp.config["model"]), str(adapter)).eval()
+    probe = tok("fn main() { println!(\"hello\"); }\nimport os\nclass A; end", return_tensors="pt")
+    with torch.no_grad():
+        want = model(**probe).logits.float()
+    merged = model.merge_and_unload()
+    with torch.no_grad():
+        got = merged(**probe).logits.float()
+    diff = float((want - got).abs().max())
+    if diff > MERGE_ATOL:
+        raise ConfigError(f"{sp.name}: merged weights' logits differ from base + adapter by {diff:.2e} "
+                          f"(> {MERGE_ATOL}); the merged export was not written")
+    merged.save_pretrained(str(dest))
+    tok.save_pretrained(str(dest))
+    return diff
+
+
+def serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any]]) -> None:
+    """vLLM multi-LoRA command and one Ollama Modelfile per adapter, for everything exported under exports_root."""
+    if not manifests:
+        return
+    names = [m["specialist"] for m in manifests]
+    max_rank = max(int(m.get("lora_rank") or 16) for m in manifests)
+    modules = " \\\n  ".join(f"{n}={exports_root / n / 'adapter'}" for n in names)
+    (exports_root / "serve_vllm.sh").write_text(
+        "#!/usr/bin/env sh\n# Serve the base with every exported specialist as a named LoRA module (OpenAI API,\n"
+        "# pick one with \"model\": \"<name>\").\n"
+        f"exec vllm serve {base} \\\n  --enable-lora --max-loras {len(names)} --max-lora-rank {max_rank} \\\n"
+        f"  --enable-auto-tool-choice --tool-call-parser hermes \\\n  --lora-modules \\\n  {modules}\n")
+    for n in names:
+        (exports_root / n / "Modelfile").write_text(
+            f"# ollama create {n} -f {exports_root / n / 'Modelfile'}\n"
+            f"# Ollama reads safetensors adapters for Llama, Mistral and Gemma bases.\n"
+            f"FROM {base}\nADAPTER ./adapter\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m train.export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*")
+    p.add_argument("--all", action="store_true", help="every specialist with a trained adapter")
+    p.add_argument("--overlay", default=None)
+    p.add_argument("--merged", action="store_true", help="also write merged full weights (merged/)")
+    p.add_argument("--force", action="store_true", help="replace an existing export")
+    a = p.parse_args(argv)
+    try:
+        names = a.names
+        if a.all:
+            names = [n for n in cfglib.specialist_names()
+                     if (cfglib.specialist(n, overlay=a.overlay).path("outputs") / "adapter").is_dir()]
+            if not names:
+                raise ConfigError("no specialist has a trained adapter; run `make train NAME=...` first")
+        if not names:
+            raise ConfigError("name a specialist (" + ", ".join(cfglib.specialist_names()) + ") or pass --all")
+        specs = [cfglib.specialist(n, overlay=a.overlay) for n in names]
+        done = []
+        for sp in specs:
+            m = export(sp, merged=a.merged, force=a.force)
+            done.append(m)
+            print(f"export {sp.name}: {len(m['files'])} files -> {sp.path('exports')}", flush=True)
+        root = Path(specs[0].config["paths"]["exports"])
+        every = [json.loads(p.read_text()) for p in sorted(root.glob("*/manifest.json"))]
+        serving_recipes(root, specs[0].config["model"]["model_name_or_path"], every)
+        print(f"serving: {root / 'serve_vllm.sh'} (vLLM, all adapters), {root}/<name>/Modelfile (Ollama)")
+    except ConfigError as e:
+        print(f"export: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
