@@ -12,7 +12,8 @@ from .records import Session, Step
 
 CHARS_PER_TOKEN = 3.0  # the estimate without a tokenizer: code and JSON run at about 3-3.5 chars a token
 MESSAGE_OVERHEAD = 6  # role markers and separators a chat template adds around each message
-MIN_OUTPUT_CHARS = 400  # the smallest head+tail an over-long tool output is cut to
+CALL_OVERHEAD = 8  # the tags around one rendered tool call (<tool_call>...</tool_call> and the like)
+MIN_OUTPUT_CHARS = 120  # the smallest head+tail an over-long tool output is cut to (marker included)
 
 Counter_ = Callable[[str], int]
 
@@ -39,10 +40,15 @@ def step_messages(step: Step) -> list[dict[str, Any]]:
 
 def message_tokens(msg: dict[str, Any], count: Counter_) -> int:
     n = MESSAGE_OVERHEAD + count(msg.get("content") or "") + count(msg.get("reasoning_content") or "")
-    for tc in msg.get("tool_calls") or []:
-        n += MESSAGE_OVERHEAD + count(tc["function"]["name"]) + count(json.dumps(tc["function"]["arguments"],
-                                                                                 ensure_ascii=False))
+    for tc in msg.get("tool_calls") or []:  # templates render a call as {"name": ..., "arguments": {...}}
+        n += CALL_OVERHEAD + count(json.dumps({"name": tc["function"]["name"],
+                                               "arguments": tc["function"]["arguments"]}, ensure_ascii=False))
     return n
+
+
+def tools_tokens(tools: list[dict[str, Any]], count: Counter_) -> int:
+    """Tool definitions as templates render them: one JSON object a line."""
+    return count("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tools))
 
 
 @dataclass
@@ -70,7 +76,7 @@ class Windower:
     count: Counter_ = field(default=estimate_tokens)
 
     def __post_init__(self):
-        self.header = MESSAGE_OVERHEAD + self.count(self.system_prompt) + self.count(json.dumps(self.tools))
+        self.header = MESSAGE_OVERHEAD + self.count(self.system_prompt) + tools_tokens(self.tools, self.count)
         if self.header > self.budget * 3 // 4:  # under a quarter of the budget left for the conversation
             raise ConfigError(f"window budget of {self.budget} tokens leaves no room: the system prompt and tool "
                              f"definitions alone take {self.header}; raise extract.window_tokens / sft.max_length")
