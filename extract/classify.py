@@ -68,17 +68,24 @@ def _path_lang(path: str) -> list[tuple[str, float]]:
     return hits
 
 
+_WRAPPERS = {"npx", "bunx", "pnpm", "yarn", "uv", "poetry", "bundle", "pipx"}  # the tool they run is the signal
+_PREFIXES = {"sudo", "env", "time", "exec", "nohup", "command", "then", "do", "("}
+
+
 def _commands(command: str) -> list[str]:
-    """Program names of a shell command line: the first word of every segment (env, sudo and the like skipped)."""
+    """Program names of a shell command line: the first word of every segment, and what a runner runs."""
     progs = []
     for seg in _SHELL_SPLIT.split(command):
-        words = [w for w in seg.strip().split() if "=" not in w or w.startswith("-")]
-        while words and words[0] in ("sudo", "env", "time", "exec", "nohup", "command", "then", "do", "("):
+        words = [w for w in seg.strip().split() if "=" not in w or w.startswith("-")]  # drop VAR=value
+        while words and words[0] in _PREFIXES:
             words = words[1:]
-        if words:
-            progs.append(words[0].rsplit("/", 1)[-1])
-            if words[0] in ("npx", "bunx", "pnpm", "yarn", "uv", "poetry", "bundle") and len(words) > 1:
-                progs.append(words[1 if words[1] not in ("run", "exec") else min(2, len(words) - 1)])
+        if not words:
+            continue
+        progs.append(words[0].rsplit("/", 1)[-1])
+        if words[0] in _WRAPPERS:
+            rest = [w for w in words[1:] if w not in ("run", "exec", "x") and not w.startswith("-")]
+            if rest:
+                progs.append(rest[0])
     return progs
 
 

@@ -34,12 +34,21 @@ def default_db_path() -> Path:
 class ReadStats:
     """What the reader skipped and why; the session ids of the first few of each kind."""
 
-    skipped: Counter = field(default_factory=Counter)  # reason -> how many (sessions, rows or calls)
+    sessions: Counter = field(default_factory=Counter)  # reason -> sessions left out whole
+    rows: Counter = field(default_factory=Counter)  # reason -> rows (messages, parts, calls) left out of a session
     counts: Counter = field(default_factory=Counter)  # what was seen or changed, not skipped
     examples: dict[str, list[str]] = field(default_factory=dict)
 
+    def skip_session(self, reason: str, session_id: str) -> None:
+        self.sessions[reason] += 1
+        self._example(reason, session_id)
+
     def skip(self, reason: str, session_id: str | None = None, n: int = 1) -> None:
-        self.skipped[reason] += n
+        """A bad or unusable row inside a session: skipped, counted, the session kept."""
+        self.rows[reason] += n
+        self._example(reason, session_id)
+
+    def _example(self, reason: str, session_id: str | None) -> None:
         if session_id is not None:
             ex = self.examples.setdefault(reason, [])
             if len(ex) < 5 and session_id not in ex:
@@ -208,10 +217,10 @@ def _build(meta, messages, opts: ReadOptions, stats: ReadStats) -> Session | Non
     stats.counts["sessions seen"] += 1
     agent = _session_agent(col_agent, messages)
     if parent_id and not opts.include_subagents:
-        stats.skip("subagent sessions", sid)
+        stats.skip_session("subagent sessions", sid)
         return None
     if not agent_matches(agent, opts.agents):
-        stats.skip(f"agent {agent or 'unknown'}", sid)
+        stats.skip_session(f"agent {agent or 'unknown'}", sid)
         return None
     session = Session(id=sid, source="opencode", agent=agent, directory=directory or "", title=title or "",
                       time_created=int(time_created or 0), parent_id=parent_id, model=_model_name(col_model))
@@ -254,7 +263,7 @@ def _build(meta, messages, opts: ReadOptions, stats: ReadStats) -> Session | Non
             stats.skip("messages with unknown role", sid)
     session.turns = [t for t in session.turns if t.steps]
     if not session.turns:
-        stats.skip("sessions with no assistant steps", sid)
+        stats.skip_session("sessions with no assistant steps", sid)
         return None
     return session
 

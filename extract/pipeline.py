@@ -77,11 +77,11 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             for session in bar:
                 verdict = classify(session, min_score=s.min_score, margin=s.margin)
                 if verdict.language is None:
-                    stats.skip(verdict.reason, session.id)
+                    stats.skip_session(verdict.reason, session.id)
                     continue
                 sp = by_lang.get(verdict.language)
                 if sp is None:
-                    stats.skip(f"language {verdict.language} not selected" if not s.full_run
+                    stats.skip_session(f"language {verdict.language} not selected" if not s.full_run
                                else f"language {verdict.language} has no specialist", session.id)
                     continue
                 h = content_hash(session)
@@ -155,7 +155,8 @@ def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: f
                      "test_fraction": s.test_fraction, "holdout": s.holdout},
         "sessions_seen": stats.counts["sessions seen"],
         "sessions_kept": sum(v["train_sessions"] + v["test_sessions"] for v in report.per_specialist.values()),
-        "skipped": dict(sorted(stats.skipped.items())),
+        "sessions_skipped": dict(sorted(stats.sessions.items())),
+        "rows_skipped": dict(sorted((k, v) for k, v in stats.rows.items() if v)),
         "skipped_examples": stats.examples,
         "tool_outputs_cut": stats.counts["tool outputs cut"],
         "duplicates_removed": report.duplicates_removed,
@@ -174,9 +175,10 @@ def summary_table(manifest: dict[str, Any]) -> str:
     no_test = [n for n, v in sorted(manifest["specialists"].items()) if not v["test_windows"]]
     warn = [f"warning: no held-out sessions for {', '.join(no_test)}: they cannot be evaluated; raise "
             f"extract.test_fraction or extract more sessions"] if no_test else []
-    skipped = ", ".join(f"{k}: {v}" for k, v in manifest["skipped"].items() if v) or "none"
+    skipped = ", ".join(f"{k}: {v}" for k, v in manifest["sessions_skipped"].items() if v) or "none"
+    rows = ", ".join(f"{k}: {v}" for k, v in manifest["rows_skipped"].items()) or "none"
     red = ", ".join(f"{k}: {v}" for k, v in manifest["redactions"].items()) or "none"
     return "\n".join(lines + [
         f"sessions seen {manifest['sessions_seen']}, kept {manifest['sessions_kept']}, "
         f"duplicates removed {manifest['duplicates_removed']}, tool outputs cut {manifest['tool_outputs_cut']}",
-        f"skipped: {skipped}", f"redactions: {red}", *warn])
+        f"sessions skipped: {skipped}", f"rows skipped (sessions kept): {rows}", f"redactions: {red}", *warn])
