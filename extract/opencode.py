@@ -237,6 +237,10 @@ def _build(meta, messages, opts: ReadOptions, stats: ReadStats) -> Session | Non
         if role == "user":
             if any(p.get("type") == "compaction" for p in parts):
                 continue  # the request to compact; the summary follows in an assistant message
+            # _step counts the unknown part types of assistant messages; a user message's are skipped the same way.
+            unknown = sum(p.get("type") not in KNOWN_PART_TYPES for p in parts)
+            if unknown:
+                stats.skip("unknown part types", sid, unknown)
             prompt = _user_text(parts, opts)
             if pending_summary is not None:
                 prompt = f"Summary of the work so far:\n{pending_summary}\n\n{prompt}".rstrip()

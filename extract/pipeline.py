@@ -125,8 +125,9 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                 entry.setdefault(f"{split}_sessions", 0)
                 entry.setdefault(f"{split}_windows", 0)
             report.per_specialist[name] = entry
+            tag = entry["fingerprint"][:8]
             w.close(dataset_card(name, next(sp.language for sp in s.specialists if sp.name == name), entry,
-                                 w.splits()))
+                                 w.splits(), tag), tag)
             names.append(name)
         stale = [sp.name for sp in s.specialists if sp.name not in writers] if s.full_run else []
         manifest = _manifest(s, stats, report, time.time() - t0)

@@ -37,7 +37,8 @@ _SECRET_NAMES = ("secret", "token", "password", "passwd", "pwd", "api_key", "api
 _OWN = [
     ("private_key", r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
      ("private key",), False),
-    ("url_password", r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@'\"<>]+:" + _NOT_DONE + r"([^\s@/'\"<>]+)@", ("://",), True),
+    # The user may be empty: redis://:password@host is how Redis (and others) spell a password-only login.
+    ("url_password", r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@'\"<>]*:" + _NOT_DONE + r"([^\s@/'\"<>]+)@", ("://",), True),
     ("anthropic_key", r"sk-ant-[A-Za-z0-9_-]{20,}", ("sk-ant-",), False),
     ("openai_key", r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}", ("sk-",), False),
     ("huggingface_token", r"hf_[A-Za-z0-9]{30,}", ("hf_",), False),
@@ -105,6 +106,8 @@ def _redact_value(v: Any, counts: Counter) -> Any:
 
 def redact_session(session: Session, counts: Counter) -> Session:
     """Redact every string the model will see; argument dicts keep their keys, order and non-string types."""
+    # The title is written with every row; opencode generates it from the first prompt, pasted secrets included.
+    session.title = redact_text(session.title, counts)
     for turn in session.turns:
         turn.prompt = redact_text(turn.prompt, counts)
         for step in turn.steps:

@@ -59,19 +59,24 @@ class SpecialistWriter:
         """The splits with rows; an empty one gets no file (datasets cannot load a split with no data)."""
         return [s for s in SPLITS if self.rows[s]]
 
-    def close(self, card: str) -> None:
+    def close(self, card: str, tag: str) -> None:
+        """Name the shards <split>-<tag>-NNNNN-of-NNNNN.parquet (tag: the data fingerprint) and write the card.
+
+        The tag changes with the content, so `datasets.load_dataset(folder)`, which caches a local folder by
+        its name and file patterns, never serves the rows of an earlier extraction.
+        """
         for split in SPLITS:
             if self.buffers[split]:
                 self._flush(split)
             n = len(self.shards[split])
             for i, p in enumerate(self.shards[split]):
-                p.rename(p.with_name(f"{split}-{i:05d}-of-{n:05d}.parquet"))
+                p.rename(p.with_name(f"{split}-{tag}-{i:05d}-of-{n:05d}.parquet"))
         (self.dir / "README.md").write_text(card, encoding="utf-8")
 
 
-def dataset_card(name: str, language: str, stats: dict[str, Any], splits: list[str]) -> str:
+def dataset_card(name: str, language: str, stats: dict[str, Any], splits: list[str], tag: str) -> str:
     """A Hub dataset card: YAML front matter naming the splits' files, then what the data is."""
-    files = "".join(f"  - split: {s}\n    path: data/{s}-*\n" for s in splits)
+    files = "".join(f"  - split: {s}\n    path: data/{s}-{tag}-*\n" for s in splits)
     return f"""---
 configs:
 - config_name: default
@@ -100,19 +105,34 @@ the agent's steps as it took them (assistant text and tool calls, one `tool` mes
 
 
 def swap_in(staging: Path, out: Path, names: list[str], remove: list[str], manifest: dict[str, Any]) -> None:
-    """Replace out/<name> for each produced dataset, drop stale ones, then write the manifest atomically."""
+    """Replace out/<name> for each produced dataset, drop stale ones, then write the manifest atomically.
+
+    All or nothing: the manifest is written before anything moves, and if any move fails, the moves made so far
+    are undone in reverse, so a run that fails here leaves the previous output as it was.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    for name in names + remove:
-        target = out / name
-        old = out / f".old-{name}-{uuid.uuid4().hex[:8]}"
-        if target.exists():
-            target.rename(old)
-        if name in names:
-            (staging / name).rename(target)
-        shutil.rmtree(old, ignore_errors=True)
     tmp = out / f".manifest-{uuid.uuid4().hex[:8]}.json"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "manifest.json")
+    done: list[tuple[Path, Path]] = []  # (from, to) of every rename made, to undo on failure
+    try:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        for name in names + remove:
+            target = out / name
+            if target.exists():
+                old = out / f".old-{name}-{uuid.uuid4().hex[:8]}"
+                target.rename(old)
+                done.append((target, old))
+            if name in names:
+                (staging / name).rename(target)
+                done.append((staging / name, target))
+        os.replace(tmp, out / "manifest.json")
+    except BaseException:
+        for src, dst in reversed(done):
+            dst.rename(src)
+        tmp.unlink(missing_ok=True)
+        raise
+    for src, dst in done:
+        if dst.name.startswith(".old-"):
+            shutil.rmtree(dst, ignore_errors=True)
 
 
 def load_specialist_dataset(path: Path):
