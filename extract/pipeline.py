@@ -129,11 +129,13 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             w.close(dataset_card(name, next(sp.language for sp in s.specialists if sp.name == name), entry,
                                  w.splits(), tag), tag)
             names.append(name)
-        stale = [sp.name for sp in s.specialists if sp.name not in writers] if s.full_run else []
+        # Selected specialists (all, or --lang's) that got no session this time: their old dataset goes.
+        stale = [sp.name for sp in s.specialists if sp.name not in writers]
         manifest = _manifest(s, stats, report, time.time() - t0)
         if s.full_run is False and (s.out / "manifest.json").exists():  # keep the others' entries
             old = json.loads((s.out / "manifest.json").read_text())
-            manifest["specialists"] = {**old.get("specialists", {}), **manifest["specialists"]}
+            kept = {k: v for k, v in old.get("specialists", {}).items() if k not in stale}
+            manifest["specialists"] = {**kept, **manifest["specialists"]}
         swap_in(staging, s.out, names, stale, manifest)
         return manifest
     finally:

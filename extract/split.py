@@ -40,7 +40,7 @@ def content_hash(session: Session) -> str:
     for turn in session.turns:
         h.update(b"\x00U" + turn.prompt.encode())
         for step in turn.steps:
-            h.update(b"\x00A" + step.text.encode())
+            h.update(b"\x00A" + step.text.encode() + b"\x00R" + (step.reasoning or "").encode())
             for c in step.tool_calls:
                 h.update(b"\x00T" + c.name.encode() + repr(sorted(c.arguments.items())).encode() + c.output.encode())
     return h.hexdigest()

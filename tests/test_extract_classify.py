@@ -164,3 +164,19 @@ def test_lang_option_with_an_unknown_language_is_an_error(tmp_path, mixed_store,
     assert extract(db, tmp_path / "out", "--lang", "cobol") == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("extract: error: --lang cobol")
+
+
+def test_lang_run_with_no_sessions_of_that_language_removes_its_stale_dataset(tmp_path):
+    with new_store(tmp_path / "a.db") as b:
+        p = b.project("/w")
+        add_session(b, p, "fix the parser", lang="python")
+        add_session(b, p, "fix the borrow", lang="rust")
+    with new_store(tmp_path / "b.db") as b:
+        add_session(b, b.project("/w"), "fix the borrow again", lang="rust")
+    out = tmp_path / "out"
+    assert extract(tmp_path / "a.db", out, "extract.test_fraction=0.0") == 0
+    before = tree_digest(out / "oxidizer")
+    assert extract(tmp_path / "b.db", out, "--lang", "python") == 0
+    assert not (out / "serpent").exists()
+    assert set(manifest(out)["specialists"]) == {"oxidizer"}
+    assert tree_digest(out / "oxidizer") == before
