@@ -16,10 +16,12 @@ MERGED ?=
 FORCE ?=
 
 overlay := $(if $(CONFIG),--overlay $(CONFIG))
+# train and eval read the datasets where extract wrote them
+data := $(if $(DATA),paths.data=$(DATA))
 DEMO := --overlay configs/demo.yaml
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup extract train train-all inspect eval eval-all export export-all demo test test-all clean-demo
+.PHONY: help setup extract train train-all inspect eval eval-all export export-all demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
@@ -29,7 +31,7 @@ help:
 	@echo "make export NAME=serpent [MERGED=1] [FORCE=1]   -> exports/serpent/"
 	@echo "make train-all | eval-all | export-all"
 	@echo "make demo                       the whole flow on a bundled sample store and a tiny offline model"
-	@echo "make test                       the test suite (make test-all includes the slow end-to-end tests)"
+	@echo "make test                       the test suite, end-to-end flow included (ARGS='-m \"not slow\"' skips it)"
 	@echo "CONFIG=configs/demo.yaml applies an overlay to any target."
 
 $(STAMP): pyproject.toml constraints.txt
@@ -45,17 +47,17 @@ extract: $(STAMP)
 
 train: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make train NAME=<specialist>"; exit 2; }
-	$(PY) -m train $(NAME) $(overlay) $(if $(RESUME),--resume) $(if $(DRY_RUN),--dry-run) $(ARGS)
+	$(PY) -m train $(NAME) $(overlay) $(if $(RESUME),--resume) $(if $(DRY_RUN),--dry-run) $(data) $(ARGS)
 
 train-all: $(STAMP)
-	$(PY) -m train --all $(overlay) $(ARGS)
+	$(PY) -m train --all $(overlay) $(data) $(ARGS)
 
 eval: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make eval NAME=<specialist>"; exit 2; }
-	$(PY) -m eval $(NAME) $(overlay) $(ARGS)
+	$(PY) -m eval $(NAME) $(overlay) $(data) $(ARGS)
 
 eval-all: $(STAMP)
-	$(PY) -m eval --all $(overlay) $(ARGS)
+	$(PY) -m eval --all $(overlay) $(data) $(ARGS)
 
 export: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make export NAME=<specialist>"; exit 2; }

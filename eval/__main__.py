@@ -25,7 +25,7 @@ def summary_rows(overlay: str | None) -> list[tuple]:
         if rep.exists():
             r = json.loads(rep.read_text())
             exported = sp.path("exports") / "adapter"
-            where = exported if exported.exists() else Path(r["adapter"])
+            where = exported if exported.exists() else r.get("adapter_path", "?")  # older reports lack it
             rows.append((name, f"{counts.get('train_windows', '?')}/{counts.get('test_windows', '?')}",
                          f"{r['base']['loss']:.3f}", f"{r['adapter']['loss']:.3f}", str(where)))
         else:
@@ -56,17 +56,23 @@ def main(argv: list[str] | None = None) -> int:
             print(table(summary_rows(a.overlay)))
             return 0
         if a.all:
-            names = [n for n in cfglib.specialist_names()
-                     if (cfglib.specialist(n, overlay=a.overlay).path("outputs") / "adapter").is_dir()]
+            names = [n for n in cfglib.specialist_names()  # with the overrides too (`paths.outputs=DIR`)
+                     if (cfglib.specialist(n, overlay=a.overlay, overrides=overrides).path("outputs") / "adapter").is_dir()]
             if not names:
                 raise ConfigError("no specialist has a trained adapter; run `make train NAME=...` first")
         if not names:
             raise ConfigError("name a specialist (" + ", ".join(cfglib.specialist_names()) + ") or pass --all")
-        from .report import evaluate
+        from .report import NothingHeldOut, evaluate
 
         specs = [cfglib.specialist(n, overlay=a.overlay, overrides=overrides) for n in names]
         for sp in specs:
-            r = evaluate(sp)
+            try:
+                r = evaluate(sp)
+            except NothingHeldOut as e:
+                if not a.all:
+                    raise
+                print(f"eval: skipped {e}", file=sys.stderr, flush=True)  # --all goes on with the others
+                continue
             print(f"eval {sp.name}: base loss {r['base']['loss']:.3f} -> adapter {r['adapter']['loss']:.3f} on "
                   f"{r['test_windows']} held-out windows; {r['verdict']} -> {sp.path('reports')}/eval.md", flush=True)
     except ConfigError as e:

@@ -15,6 +15,10 @@ from extract.config import ConfigError, Specialist
 from .loss import bits_per_byte, bootstrap, encode, mean_loss, window_losses
 
 
+class NothingHeldOut(ConfigError):
+    """The specialist's test split is missing or empty: there is nothing to evaluate on (`--all` skips it)."""
+
+
 def code_version() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
@@ -57,10 +61,14 @@ def evaluate(sp: Specialist) -> dict[str, Any]:
     data = sp.path("data")
     if not (data / "data").is_dir():
         raise ConfigError(f"{sp.name}: no dataset at {data}; run `make extract` first")
-    ds = load_specialist_dataset(data)
+    try:
+        ds = load_specialist_dataset(data)
+    except ValueError as e:  # e.g. a split file with no rows: datasets says 'Instruction "test" corresponds to no data'
+        raise ConfigError(f"{sp.name}: cannot read the dataset at {data} ({str(e).splitlines()[0]}); "
+                          f"re-run `make extract`") from None
     if "test" not in ds or len(ds["test"]) == 0:
-        raise ConfigError(f"{sp.name}: the test split at {data} is empty; nothing held out to evaluate on "
-                          f"(raise extract.test_fraction or extract more sessions)")
+        raise NothingHeldOut(f"{sp.name}: the test split at {data} is empty; nothing held out to evaluate on "
+                             f"(raise extract.test_fraction or extract more sessions)")
     tok = load_tokenizer(sp.config["model"])
     enc = encode(tok, ds["test"], training_template(tok), sp.config["sft"].get("max_length"))
     model = PeftModel.from_pretrained(load_model(sp.config["model"]), str(adapter))
@@ -75,7 +83,7 @@ def evaluate(sp: Specialist) -> dict[str, Any]:
     training = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     result = {
         "specialist": sp.name, "language": sp.language,
-        "base_model": sp.config["model"]["model_name_or_path"], "adapter": str(adapter),
+        "base_model": sp.config["model"]["model_name_or_path"], "adapter_path": str(adapter),
         "data_fingerprint": training.get("data_fingerprint"), "code_version": code_version(),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "test_windows": len(enc), "test_sessions": len({w.session_id for w in base}),
@@ -104,7 +112,7 @@ def write_report(out: Path, r: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     md = f"""# {r['specialist']} ({r['language']}): held-out evaluation
 
-Base `{r['base_model']}` against the adapter at `{r['adapter']}`, on {r['test_windows']} held-out windows from
+Base `{r['base_model']}` against the adapter at `{r['adapter_path']}`, on {r['test_windows']} held-out windows from
 {r['test_sessions']} sessions ({r['trained_tokens']} assistant tokens, the same mask as training).
 Intervals: 95% bootstrap over sessions.
 

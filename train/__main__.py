@@ -27,21 +27,30 @@ def main(argv: list[str] | None = None) -> int:
     names = [x for x in a.items if "=" not in x]
     overrides = [x for x in a.items if "=" in x]
     try:
-        if a.all:
-            names = [n for n in cfglib.specialist_names() if cfglib.specialist(n, overlay=a.overlay).path("data").is_dir()]
+        from .sft import NoTrainingData, dry_run, known_fields, load_specialist, train
+
+        if a.all:  # with the overrides too: `paths.data=DIR` says where the datasets are
+            known = known_fields()
+            names = [n for n in cfglib.specialist_names()
+                     if cfglib.specialist(n, overlay=a.overlay, overrides=overrides, known=known).path("data").is_dir()]
             if not names:
                 raise ConfigError("no specialist has a dataset; run `make extract` first")
         if not names:
             raise ConfigError("name a specialist (" + ", ".join(cfglib.specialist_names()) + ") or pass --all")
-        from .sft import dry_run, load_specialist, train
 
         specs = [load_specialist(n, a.overlay, overrides) for n in names]  # every config checked before any model loads
         for sp in specs:
-            if a.dry_run:
-                dry_run(sp)
+            try:
+                if a.dry_run:
+                    dry_run(sp)
+                    continue
+                print(f"train {sp.name}: {sp.config['model']['model_name_or_path']} on {sp.path('data')}", flush=True)
+                s = train(sp, resume=a.resume)
+            except NoTrainingData as e:
+                if not a.all:
+                    raise
+                print(f"train: skipped {e}", file=sys.stderr, flush=True)  # --all goes on with the others
                 continue
-            print(f"train {sp.name}: {sp.config['model']['model_name_or_path']} on {sp.path('data')}", flush=True)
-            s = train(sp, resume=a.resume)
             before = f"{s['eval_loss_before']:.3f} -> " if s["eval_loss_before"] is not None else ""
             after = f"{s['eval_loss_after']:.3f}" if s["eval_loss_after"] is not None else "n/a (no test split)"
             print(f"train {sp.name}: {s['global_step']} steps, {s['tokens_seen']} tokens in {s['wall_seconds']} s "

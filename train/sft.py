@@ -18,6 +18,10 @@ from extract import config as cfglib
 from extract.config import ConfigError, Specialist
 
 
+class NoTrainingData(ConfigError):
+    """The specialist's train split is missing or empty (`--all` skips it)."""
+
+
 def known_fields() -> dict[str, set[str]]:
     """The field names of the library config objects each section feeds."""
     from peft import LoraConfig
@@ -51,9 +55,13 @@ def load_splits(sp: Specialist):
     path = sp.path("data")
     if not (path / "data").is_dir():
         raise ConfigError(f"{sp.name}: no dataset at {path}; run `make extract` first")
-    ds = load_specialist_dataset(path)
+    try:
+        ds = load_specialist_dataset(path)
+    except ValueError as e:  # e.g. a split file with no rows: datasets says 'Instruction "train" corresponds to no data'
+        raise ConfigError(f"{sp.name}: cannot read the dataset at {path} ({str(e).splitlines()[0]}); "
+                          f"re-run `make extract`") from None
     if "train" not in ds or len(ds["train"]) == 0:
-        raise ConfigError(f"{sp.name}: the train split at {path} is empty; no {sp.language} sessions were extracted")
+        raise NoTrainingData(f"{sp.name}: the train split at {path} is empty; no {sp.language} sessions were extracted")
     return ds
 
 
@@ -168,9 +176,13 @@ def _fingerprint(sp: Specialist) -> str | None:
 def _save(trainer, tok, out: Path, summary: dict[str, Any]) -> None:
     """Write adapter/ and training_summary.json beside the checkpoints, replacing the old ones only when complete."""
     tmp = out / f".adapter-{uuid.uuid4().hex[:8]}"
-    trainer.save_model(str(tmp))
-    tok.save_pretrained(str(tmp))
-    (tmp / "training_args.bin").unlink(missing_ok=True)
+    try:
+        trainer.save_model(str(tmp))
+        tok.save_pretrained(str(tmp))
+        (tmp / "training_args.bin").unlink(missing_ok=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a half-written adapter must not linger beside the real one
+        raise
     old = out / f".old-{uuid.uuid4().hex[:8]}"
     if (out / "adapter").exists():
         (out / "adapter").rename(old)

@@ -1,0 +1,109 @@
+"""The demo flow at small scale on the workspace: train --all, eval --all, export --all, then eval --summary.
+
+One pass over every specialist (6 steps each on the tiny base), under a private outputs/reports/exports root. The
+stages run in-process, as `make train-all eval-all export-all` would run them one after another; the summary runs
+as the real command line (`python -m eval --summary`), the one subprocess of the suite.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+SPECIALISTS = ["forge", "oxidizer", "prism", "serpent", "swiftblade"]
+WITH_TEST_SPLIT = ["forge", "oxidizer", "serpent", "swiftblade"]  # prism has no held-out sessions here
+
+
+def _stage(main, argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main(argv)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def flow(workspace, tmp_path_factory):
+    from eval.__main__ import main as eval_main
+    from train.__main__ import main as train_main
+    from train.export import main as export_main
+
+    root = tmp_path_factory.mktemp("flow")
+    cfg = yaml.safe_load(Path(workspace["overlay"]).read_text())
+    for k in ("outputs", "reports", "exports"):
+        cfg["paths"][k] = str(root / k)
+    overlay = root / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump(cfg))
+    ov = ["--overlay", str(overlay)]
+    stages = {"train": _stage(train_main, ["--all", *ov]),
+              "eval": _stage(eval_main, ["--all", *ov]),
+              "export": _stage(export_main, ["--all", *ov])}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    summary = subprocess.run([sys.executable, "-m", "eval", "--summary", *ov], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=120)
+    return {"root": root, "stages": stages, "summary": summary}
+
+
+def test_every_stage_succeeds(flow):
+    for stage, (rc, out, err) in flow["stages"].items():
+        assert rc == 0, f"{stage} --all failed:\n{err}"
+    assert flow["summary"].returncode == 0, flow["summary"].stderr
+
+
+def test_train_all_trains_every_specialist_with_a_dataset(flow):
+    for name in SPECIALISTS:
+        summary = json.loads((flow["root"] / "outputs" / name / "training_summary.json").read_text())
+        assert summary["global_step"] == 6 and summary["tokens_seen"] > 0, name
+        assert (flow["root"] / "outputs" / name / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_a_specialist_without_held_out_data_trains_without_a_held_out_loss(flow):
+    summary = json.loads((flow["root"] / "outputs" / "prism" / "training_summary.json").read_text())
+    assert summary["test_windows"] == 0
+    assert summary["eval_loss_before"] is None and summary["eval_loss_after"] is None
+    assert "train prism: 6 steps" in flow["stages"]["train"][1] and "n/a (no test split)" in flow["stages"]["train"][1]
+
+
+def test_eval_all_evaluates_every_adapter_with_held_out_data_and_skips_prism(flow):
+    rc, out, err = flow["stages"]["eval"]
+    assert sorted(p.name for p in (flow["root"] / "reports").iterdir()) == WITH_TEST_SPLIT
+    assert "skipped prism" in err
+
+
+def test_every_evaluated_adapter_beats_its_base(flow):
+    for name in WITH_TEST_SPLIT:
+        r = json.loads((flow["root"] / "reports" / name / "eval.json").read_text())
+        assert r["adapter"]["loss"] < r["base"]["loss"], name
+
+
+def test_export_all_exports_every_trained_adapter_and_one_serving_script(flow):
+    exports = flow["root"] / "exports"
+    assert sorted(p.name for p in exports.iterdir() if p.is_dir()) == SPECIALISTS
+    script = (exports / "serve_vllm.sh").read_text()
+    assert f"--max-loras {len(SPECIALISTS)}" in script
+    for name in SPECIALISTS:
+        assert f"{name}={exports / name / 'adapter'}" in script
+        assert (exports / name / "manifest.json").is_file() and (exports / name / "Modelfile").is_file()
+
+
+def test_summary_prints_a_row_per_specialist_with_base_and_adapter_losses(flow):
+    lines = flow["summary"].stdout.strip().splitlines()
+    assert lines[0].split() == ["specialist", "train/test", "windows", "base", "loss", "adapter", "loss",
+                                "adapter", "files"]
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert sorted(rows) == SPECIALISTS
+    for name in WITH_TEST_SPLIT:
+        _, windows, base, adapter, files = rows[name]
+        assert float(adapter) < float(base), name
+        assert files == str(flow["root"] / "exports" / name / "adapter")
+        assert windows.split("/")[1] != "0"
+    assert rows["prism"][2:] == ["-", "-", "not", "evaluated"]
