@@ -21,7 +21,7 @@ data := $(if $(DATA),paths.data=$(DATA))
 DEMO := --overlay configs/demo.yaml
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup extract train train-all inspect eval eval-all export export-all demo test clean-demo
+.PHONY: help setup extract train train-all eval eval-all export export-all demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"

@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overlay", default=None, help="config overlay, e.g. configs/demo.yaml")
     p.add_argument("--summary", action="store_true", help="print the table of existing reports and exit")
     a = p.parse_intermixed_args(argv)
+    from train.model import quiet_libraries
+
+    quiet_libraries()
     names = [x for x in a.items if "=" not in x]
     overrides = [x for x in a.items if "=" in x]
     try:

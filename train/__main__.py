@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the resolved configuration and data, then exit")
     p.add_argument("--resume", action="store_true", help="resume from the latest checkpoint in outputs/NAME/")
     a = p.parse_intermixed_args(argv)
+    from train.model import quiet_libraries
+
+    quiet_libraries()
     names = [x for x in a.items if "=" not in x]
     overrides = [x for x in a.items if "=" in x]
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import sys
 import uuid
@@ -19,7 +20,8 @@ from typing import Any
 from extract import config as cfglib
 from extract.config import ConfigError, Specialist
 
-MERGE_ATOL = 1e-4  # max |logit difference| allowed between merged weights and base + adapter
+MERGE_ATOL = 1e-4
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM's --max-lora-rank accepts  # max |logit difference| allowed between merged weights and base + adapter
 
 
 def _sha256(path: Path) -> str:
@@ -98,6 +100,7 @@ def export(sp: Specialist, *, merged: bool = False, force: bool = False) -> dict
         merged_check = None
         if merged:
             merged_check = _merge(sp, src, staging / "merged")
+        (staging / "Modelfile").write_text(modelfile(sp.name, base, out))
         files = sorted(p for p in staging.rglob("*") if p.is_file())
         manifest = {
             "specialist": sp.name, "language": sp.language, "base_model": base, "adapter_source": str(src),
@@ -147,23 +150,29 @@ def _merge(sp: Specialist, adapter: Path, dest: Path) -> float:
     return diff
 
 
+def modelfile(name: str, base: str, out: Path) -> str:
+    """An Ollama Modelfile for one exported adapter (written inside the export, so it is checksummed with it)."""
+    return (f"# ollama create {name} -f {out / 'Modelfile'}\n"
+            f"# Ollama reads safetensors adapters for Llama, Mistral and Gemma bases.\n"
+            f"FROM {base}\nADAPTER ./adapter\n")
+
+
 def serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any]]) -> None:
-    """vLLM multi-LoRA command and one Ollama Modelfile per adapter, for everything exported under exports_root."""
+    """exports/serve_vllm.sh: the base with every exported adapter as a named LoRA module (written atomically)."""
     if not manifests:
         return
     names = [m["specialist"] for m in manifests]
-    max_rank = max(int(m.get("lora_rank") or 16) for m in manifests)
+    rank = max(int(m.get("lora_rank") or 16) for m in manifests)
+    max_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), rank)
     modules = " \\\n  ".join(f"{n}={exports_root / n / 'adapter'}" for n in names)
-    (exports_root / "serve_vllm.sh").write_text(
-        "#!/usr/bin/env sh\n# Serve the base with every exported specialist as a named LoRA module (OpenAI API,\n"
-        "# pick one with \"model\": \"<name>\").\n"
-        f"exec vllm serve {base} \\\n  --enable-lora --max-loras {len(names)} --max-lora-rank {max_rank} \\\n"
-        f"  --enable-auto-tool-choice --tool-call-parser hermes \\\n  --lora-modules \\\n  {modules}\n")
-    for n in names:
-        (exports_root / n / "Modelfile").write_text(
-            f"# ollama create {n} -f {exports_root / n / 'Modelfile'}\n"
-            f"# Ollama reads safetensors adapters for Llama, Mistral and Gemma bases.\n"
-            f"FROM {base}\nADAPTER ./adapter\n")
+    script = ("#!/usr/bin/env sh\n# Serve the base with every exported specialist as a named LoRA module (OpenAI API,\n"
+              "# pick one with \"model\": \"<name>\").\n"
+              f"exec vllm serve {base} \\\n  --enable-lora --max-loras {len(names)} --max-lora-rank {max_rank} \\\n"
+              f"  --enable-auto-tool-choice --tool-call-parser hermes \\\n  --lora-modules \\\n  {modules}\n")
+    tmp = exports_root / f".serve_vllm-{uuid.uuid4().hex[:8]}.sh"
+    tmp.write_text(script)
+    tmp.chmod(0o755)
+    os.replace(tmp, exports_root / "serve_vllm.sh")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--merged", action="store_true", help="also write merged full weights (merged/)")
     p.add_argument("--force", action="store_true", help="replace an existing export")
     a = p.parse_args(argv)
+    from train.model import quiet_libraries
+
+    quiet_libraries()
     try:
         names = a.names
         if a.all:

@@ -8,6 +8,19 @@ from typing import Any
 from extract.config import ConfigError
 
 
+def quiet_libraries() -> None:
+    """One line per stage from us: no per-map and weight-loading bars, no deprecation noise we cannot act on."""
+    import warnings
+
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    # peft calls transformers' deprecated is_gradient_checkpointing; nothing a user can change (stack-notes 7).
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
 def resolve_base(name: str) -> str:
     """A local folder as an absolute path (so the adapter records where its base is); a Hub id unchanged."""
     p = Path(name).expanduser()
