@@ -111,8 +111,9 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                            "project_dir": session.directory, "started_at": started, "window_index": i,
                            "window_count": len(windows), "first_turn": win.first_turn, "steps": win.n_steps,
                            "est_tokens": win.tokens}
-                    fp.update(split.encode() + json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
-                    w.add(split, row)
+                    encoded = json.dumps(row, sort_keys=True, ensure_ascii=False).encode()
+                    fp.update(split.encode() + encoded)
+                    w.add(split, row, len(encoded))
             bar.close()
         names = []
         for name, w in writers.items():

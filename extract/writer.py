@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from datasets import Dataset, Features, Json, List, Value
 
 FEATURES = Features({
@@ -31,29 +32,46 @@ FEATURES = Features({
 SPLITS = ("train", "test")
 
 
-class SpecialistWriter:
-    """Buffers rows per split and flushes them as numbered Parquet shards into a staging folder."""
+BUFFER_BYTES = 4 << 20  # rows are handed to Parquet in row groups of about this much JSON: memory stays flat
+SHARD_BYTES = 512 << 20  # a new shard file starts after about this much JSON
 
-    def __init__(self, staging: Path, name: str, shard_rows: int = 2000):
+
+class SpecialistWriter:
+    """Streams rows per split into Parquet shards in a staging folder, a row group at a time."""
+
+    def __init__(self, staging: Path, name: str):
         self.dir = staging / name
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         self.name = name
-        self.shard_rows = shard_rows
         self.buffers: dict[str, list[dict]] = {s: [] for s in SPLITS}
+        self.buffered = {s: 0 for s in SPLITS}  # JSON bytes waiting in the buffer
+        self.written = {s: 0 for s in SPLITS}  # JSON bytes in the open shard
+        self.writers: dict[str, pq.ParquetWriter] = {}
         self.shards: dict[str, list[Path]] = {s: [] for s in SPLITS}
         self.rows = {s: 0 for s in SPLITS}
 
-    def add(self, split: str, row: dict[str, Any]) -> None:
+    def add(self, split: str, row: dict[str, Any], size: int) -> None:
+        """Queue a row whose JSON is `size` bytes; flush a row group once enough is queued."""
         self.buffers[split].append(row)
+        self.buffered[split] += size
         self.rows[split] += 1
-        if len(self.buffers[split]) >= self.shard_rows:
+        if self.buffered[split] >= BUFFER_BYTES:
             self._flush(split)
 
     def _flush(self, split: str) -> None:
         rows, self.buffers[split] = self.buffers[split], []
-        path = self.dir / "data" / f".{split}-{len(self.shards[split]):05d}.parquet"
-        Dataset.from_list(rows, features=FEATURES).to_parquet(str(path))
-        self.shards[split].append(path)
+        table = Dataset.from_list(rows, features=FEATURES).data.table  # encoded as datasets would, Json included
+        writer = self.writers.get(split)
+        if writer is None or self.written[split] >= SHARD_BYTES:
+            if writer is not None:
+                writer.close()
+            path = self.dir / "data" / f".{split}-{len(self.shards[split]):05d}.parquet"
+            writer = self.writers[split] = pq.ParquetWriter(str(path), table.schema)
+            self.shards[split].append(path)
+            self.written[split] = 0
+        writer.write_table(table)
+        self.written[split] += self.buffered[split]
+        self.buffered[split] = 0
 
     def splits(self) -> list[str]:
         """The splits with rows; an empty one gets no file (datasets cannot load a split with no data)."""
@@ -68,6 +86,8 @@ class SpecialistWriter:
         for split in SPLITS:
             if self.buffers[split]:
                 self._flush(split)
+            if split in self.writers:
+                self.writers.pop(split).close()
             n = len(self.shards[split])
             for i, p in enumerate(self.shards[split]):
                 p.rename(p.with_name(f"{split}-{tag}-{i:05d}-of-{n:05d}.parquet"))
