@@ -10,14 +10,18 @@ _NON_WORD = re.compile(r"[\W\d_]+", re.UNICODE)
 
 
 def task_key(session: Session) -> str:
-    """What identifies the task: the first prompt with case, digits, punctuation and spacing removed.
+    """What identifies the task: a MinHash of the word trigrams of the first prompt, normalised.
 
-    Re-runs of the same task, and prompts that differ only in numbers, paths' punctuation or whitespace, get
-    the same key, so they land on the same side of the split.
+    Normalising drops case, digits, punctuation and spacing, so re-runs of the same task get the same key.
+    A prompt with a small edit shares most trigrams with the original, and two prompts get the same MinHash
+    with a probability equal to their trigrams' Jaccard similarity (0.9 for one changed word in a 30-word
+    prompt), so near-duplicates land on the same side too. The key depends on the session alone, which keeps
+    the split stable as sessions are added.
     """
     first = session.turns[0].prompt if session.turns else session.id
-    norm = _NON_WORD.sub(" ", first.lower()).strip()
-    return hashlib.sha256(norm.encode()).hexdigest()[:16]
+    words = _NON_WORD.sub(" ", first.lower()).split()
+    shingles = {" ".join(words[i:i + 3]) for i in range(len(words) - 2)} or {" ".join(words)}
+    return min(hashlib.sha256(sh.encode()).hexdigest()[:16] for sh in shingles)
 
 
 def unit_interval(text: str) -> float:

@@ -142,3 +142,30 @@ def test_an_unknown_holdout_is_a_config_error(tmp_path, capsys):
     assert extract(db, tmp_path / "out", "extract.holdout=latest") == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("extract: error: extract.holdout")
+
+
+def _words(rng, n: int) -> list[str]:
+    """Letter-only words (normalisation drops digits)."""
+    return ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(6)) for _ in range(n)]
+
+
+def test_a_prompt_with_one_word_edited_is_usually_the_same_task():
+    """Near-duplicates share the key with probability ~ their trigram Jaccard (~0.85 at 40 words)."""
+    import random
+
+    rng = random.Random(0)
+    same = 0
+    for _ in range(200):
+        words = _words(rng, 40)
+        edited = list(words)
+        edited[rng.randrange(40)] = "changed"
+        same += task_key(_prompt_session(" ".join(words))) == task_key(_prompt_session(" ".join(edited)))
+    assert same >= 150  # 0.75 or more; an exact-text key gives 0
+
+
+def test_unrelated_prompts_are_different_tasks():
+    import random
+
+    rng = random.Random(1)
+    keys = {task_key(_prompt_session(" ".join(_words(rng, 12)))) for _ in range(200)}
+    assert len(keys) == 200
