@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     except (config.ConfigError, opencode.StoreError) as e:
         print(f"extract: error: {e}", file=sys.stderr)
         return 2
+    for reason, n in manifest["rows_skipped"].items():
+        where = manifest["skipped_examples"].get(reason)
+        print(f"extract: warning: skipped {n} {reason}" + (f" (in {', '.join(where)})" if where else ""),
+              file=sys.stderr)
     print(summary_table(manifest))
     print(f"datasets -> {settings.out}/<specialist>/  (manifest: {settings.out / 'manifest.json'})")
     return 0
