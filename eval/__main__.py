@@ -58,13 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         if a.summary:
             print(table(summary_rows(a.overlay)))
             return 0
-        if a.all:
-            names = [n for n in cfglib.specialist_names()  # with the overrides too (`paths.outputs=DIR`)
-                     if (cfglib.specialist(n, overlay=a.overlay, overrides=overrides).path("outputs") / "adapter").is_dir()]
-            if not names:
-                raise ConfigError("no specialist has a trained adapter; run `make train NAME=...` first")
-        if not names:
-            raise ConfigError("name a specialist (" + ", ".join(cfglib.specialist_names()) + ") or pass --all")
+        names = cfglib.select_names(  # the overrides count: `paths.outputs=DIR` says where the adapters are
+            names, a.all, lambda sp: (sp.path("outputs") / "adapter").is_dir(),
+            "no specialist has a trained adapter; run `make train NAME=...` first", overlay=a.overlay,
+            overrides=overrides)
         from .report import NothingHeldOut, evaluate
 
         specs = [cfglib.specialist(n, overlay=a.overlay, overrides=overrides) for n in names]

@@ -51,7 +51,7 @@ def check_base(sp: Specialist, adapter: Path) -> None:
 def evaluate(sp: Specialist) -> dict[str, Any]:
     from peft import PeftModel
 
-    from extract.writer import load_specialist_dataset
+    from extract.writer import open_dataset
 
     from train.masking import training_template
     from train.model import load_model, load_tokenizer
@@ -59,13 +59,7 @@ def evaluate(sp: Specialist) -> dict[str, Any]:
     adapter = adapter_dir(sp)
     check_base(sp, adapter)
     data = sp.path("data")
-    if not (data / "data").is_dir():
-        raise ConfigError(f"{sp.name}: no dataset at {data}; run `make extract` first")
-    try:
-        ds = load_specialist_dataset(data)
-    except ValueError as e:  # e.g. a split file with no rows: datasets says 'Instruction "test" corresponds to no data'
-        raise ConfigError(f"{sp.name}: cannot read the dataset at {data} ({str(e).splitlines()[0]}); "
-                          f"re-run `make extract`") from None
+    ds = open_dataset(sp.name, data)
     if "test" not in ds or len(ds["test"]) == 0:
         raise NothingHeldOut(f"{sp.name}: the test split at {data} is empty; nothing held out to evaluate on "
                              f"(raise extract.test_fraction or extract more sessions)")

@@ -141,3 +141,14 @@ def specialist(name: str, **kw) -> Specialist:
 
 def specialists(names: list[str] | None = None, **kw) -> list[Specialist]:
     return [specialist(n, **kw) for n in (names or specialist_names(kw.get("config_dir", CONFIG_DIR)))]
+
+
+def select_names(names: list[str], every: bool, ready, none_ready: str, **kw) -> list[str]:
+    """The named specialists; with `every`, those whose `ready(specialist)` holds (config layers from **kw)."""
+    if every:
+        names = [n for n in specialist_names() if ready(specialist(n, **kw))]
+        if not names:
+            raise ConfigError(none_ready)
+    if not names:
+        raise ConfigError("name a specialist (" + ", ".join(specialist_names()) + ") or pass --all")
+    return names

@@ -163,3 +163,16 @@ def load_specialist_dataset(path: Path):
 
     with tempfile.TemporaryDirectory(prefix="hf-datasets-") as cache:
         return load_dataset(str(path), keep_in_memory=True, cache_dir=cache)
+
+
+def open_dataset(name: str, path: Path):
+    """data/<name> for a stage that needs it, or one ConfigError line saying what to do."""
+    from .config import ConfigError
+
+    if not (path / "data").is_dir():
+        raise ConfigError(f"{name}: no dataset at {path}; run `make extract` first")
+    try:
+        return load_specialist_dataset(path)
+    except ValueError as e:  # e.g. a split file with no rows: datasets says 'Instruction "test" corresponds to no data'
+        raise ConfigError(f"{name}: cannot read the dataset at {path} ({str(e).splitlines()[0]}); "
+                          f"re-run `make extract`") from None

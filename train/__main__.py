@@ -32,14 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .sft import NoTrainingData, dry_run, known_fields, load_specialist, train
 
-        if a.all:  # with the overrides too: `paths.data=DIR` says where the datasets are
-            known = known_fields()
-            names = [n for n in cfglib.specialist_names()
-                     if cfglib.specialist(n, overlay=a.overlay, overrides=overrides, known=known).path("data").is_dir()]
-            if not names:
-                raise ConfigError("no specialist has a dataset; run `make extract` first")
-        if not names:
-            raise ConfigError("name a specialist (" + ", ".join(cfglib.specialist_names()) + ") or pass --all")
+        names = cfglib.select_names(  # the overrides count: `paths.data=DIR` says where the datasets are
+            names, a.all, lambda sp: sp.path("data").is_dir(), "no specialist has a dataset; run `make extract` first",
+            overlay=a.overlay, overrides=overrides, known=known_fields() if a.all else None)
 
         specs = [load_specialist(n, a.overlay, overrides) for n in names]  # every config checked before any model loads
         for sp in specs:

@@ -188,14 +188,9 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_libraries()
     try:
-        names = a.names
-        if a.all:
-            names = [n for n in cfglib.specialist_names()
-                     if (cfglib.specialist(n, overlay=a.overlay).path("outputs") / "adapter").is_dir()]
-            if not names:
-                raise ConfigError("no specialist has a trained adapter; run `make train NAME=...` first")
-        if not names:
-            raise ConfigError("name a specialist (" + ", ".join(cfglib.specialist_names()) + ") or pass --all")
+        names = cfglib.select_names(a.names, a.all, lambda sp: (sp.path("outputs") / "adapter").is_dir(),
+                                    "no specialist has a trained adapter; run `make train NAME=...` first",
+                                    overlay=a.overlay)
         specs = [cfglib.specialist(n, overlay=a.overlay) for n in names]
         done = []
         for sp in specs:

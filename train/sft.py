@@ -50,16 +50,10 @@ def load_specialist(name: str, overlay: str | None, overrides: list[str]) -> Spe
 
 def load_splits(sp: Specialist):
     """The specialist's DatasetDict from data/<name>, read in memory (TRL must not write caches beside it)."""
-    from extract.writer import load_specialist_dataset
+    from extract.writer import open_dataset
 
     path = sp.path("data")
-    if not (path / "data").is_dir():
-        raise ConfigError(f"{sp.name}: no dataset at {path}; run `make extract` first")
-    try:
-        ds = load_specialist_dataset(path)
-    except ValueError as e:  # e.g. a split file with no rows: datasets says 'Instruction "train" corresponds to no data'
-        raise ConfigError(f"{sp.name}: cannot read the dataset at {path} ({str(e).splitlines()[0]}); "
-                          f"re-run `make extract`") from None
+    ds = open_dataset(sp.name, path)
     if "train" not in ds or len(ds["train"]) == 0:
         raise NoTrainingData(f"{sp.name}: the train split at {path} is empty; no {sp.language} sessions were extracted")
     return ds
