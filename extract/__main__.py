@@ -7,12 +7,21 @@ from pathlib import Path
 
 from . import config, opencode
 from .pipeline import Settings, run, summary_table
+from .sources import Source, default_sources
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m extract", description=__doc__)
-    p.add_argument("--db", type=Path, default=None,
-                   help="opencode database (default: $OPENCODE_DB, else ~/.local/share/opencode/opencode.db)")
+    src = p.add_argument_group("sources (name any to read only those; name none to read every default location)")
+    src.add_argument("--db", type=Path, default=None,
+                     help="opencode database (default: $OPENCODE_DB, else ~/.local/share/opencode/opencode.db)")
+    src.add_argument("--opencode-storage", type=Path, default=None,
+                     help="opencode's legacy JSON tree (default ~/.local/share/opencode/storage)")
+    src.add_argument("--claude-dir", type=Path, default=None, help="Claude Code transcripts (default ~/.claude/projects)")
+    src.add_argument("--codex-dir", type=Path, default=None, help="Codex CLI rollouts (default ~/.codex/sessions)")
+    src.add_argument("--swe-dir", type=Path, default=None, help="a mini-swe-agent run's output folder")
+    src.add_argument("--swe-reports", type=Path, default=None,
+                     help="SWE-bench reports for --swe-dir (default: found under it)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: paths.data from configs/)")
     p.add_argument("--lang", default=None, help="extract one language (rust, python, ...) or specialist name")
     p.add_argument("--agents", default=None, help="comma-separated agent names or globs (default: build,build-*)")
@@ -32,8 +41,14 @@ def main(argv: list[str] | None = None) -> int:
                                          f"{', '.join(sorted({s.language for s in config.specialists()}))}")
         agents = tuple(x.strip() for x in (a.agents or ",".join(ex.get("agents") or ["build", "build-*"])).split(",")
                        if x.strip())
+        named = [Source(kind, path) for kind, path in (
+            ("opencode", a.db), ("opencode-json", a.opencode_storage), ("claude-code", a.claude_dir),
+            ("codex", a.codex_dir), ("mini-swe-agent", a.swe_dir)) if path is not None]
+        for s in named:
+            if s.kind == "mini-swe-agent":
+                s.reports = a.swe_reports
         settings = Settings(
-            db=a.db or opencode.default_db_path(), out=a.out or Path(cfg["paths"]["data"]), specialists=specs,
+            db=None, sources=named or default_sources(), out=a.out or Path(cfg["paths"]["data"]), specialists=specs,
             agents=agents, reasoning=bool(a.reasoning if a.reasoning is not None else ex.get("reasoning", False)),
             tool_output_chars=int(ex.get("tool_output_chars", 8000)),
             window_tokens=int(ex.get("window_tokens") or cfg["sft"].get("max_length") or 4096),
@@ -46,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     except (config.ConfigError, opencode.StoreError) as e:
         print(f"extract: error: {e}", file=sys.stderr)
         return 2
+    for note in manifest["notes"]:
+        print(f"extract: note: {note}", file=sys.stderr)
     for reason, n in manifest["rows_skipped"].items():
         where = manifest["skipped_examples"].get(reason)
         print(f"extract: warning: skipped {n} {reason}" + (f" (in {', '.join(where)})" if where else ""),

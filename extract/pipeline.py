@@ -20,6 +20,7 @@ from . import opencode
 from .classify import classify
 from .config import Specialist
 from .redact import redact_session
+from .sources import Source, read, total_sessions, usable
 from .split import content_hash, side
 from .tools import toolset_for
 from .windows import WindowStats, Windower, estimate_tokens, tokenizer_counter
@@ -28,7 +29,7 @@ from .writer import SpecialistWriter, dataset_card, swap_in
 
 @dataclass
 class Settings:
-    db: Path
+    db: Path | None  # an opencode database; shorthand for sources=[Source("opencode", db)]
     out: Path
     specialists: list[Specialist]
     agents: tuple[str, ...] = ("build", "build-*")
@@ -41,6 +42,12 @@ class Settings:
     min_score: float = 3.0
     margin: float = 2.0
     full_run: bool = True  # False with --lang: other specialists' datasets are left as they are
+    sources: list[Source] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # default locations skipped, and the like
+
+    def __post_init__(self):
+        if self.db is not None and not self.sources:
+            self.sources = [Source("opencode", Path(self.db))]
 
 
 @dataclass
@@ -69,52 +76,53 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
     fingerprints: dict[str, Any] = {}
     seen_hashes: set[str] = set()
     try:
-        with opencode.open_store(s.db) as conn:
-            cutoff = opencode.recent_cutoff(conn, s.test_fraction) if s.holdout == "recent" else None
-            total = opencode.session_count(conn)
-            bar = tqdm(opencode.read_sessions(conn, read_opts, stats), total=total, unit="session",
-                       desc="extract", disable=not progress, file=sys.stderr)
-            for session in bar:
-                verdict = classify(session, min_score=s.min_score, margin=s.margin)
-                if verdict.language is None:
-                    stats.skip_session(verdict.reason, session.id)
-                    continue
-                sp = by_lang.get(verdict.language)
-                if sp is None:
-                    stats.skip_session(f"language {verdict.language} not selected" if not s.full_run
-                               else f"language {verdict.language} has no specialist", session.id)
-                    continue
-                h = content_hash(session)
-                if h in seen_hashes:
-                    report.duplicates_removed += 1
-                    continue
-                seen_hashes.add(h)
-                redact_session(session, report.redactions)
-                used: dict[str, list[dict]] = defaultdict(list)
-                for c in session.tool_calls:
-                    used[c.name].append(c.arguments)
-                tools = toolset_for(used)
-                windows = Windower(sp.system_prompt, tools, s.window_tokens, count).windows(session, wstats[sp.name])
-                split = side(session, s.test_fraction, recent_after=cutoff)
-                w = writers.get(sp.name) or writers.setdefault(sp.name, SpecialistWriter(staging, sp.name))
-                fp = fingerprints.setdefault(sp.name, hashlib.sha256())
-                c = counters[sp.name]
-                c[f"{split}_sessions"] += 1
-                c[f"{split}_windows"] += len(windows)
-                c["tool_calls"] += len(session.tool_calls)
-                c["tool_errors"] += sum(tc.status == "error" for tc in session.tool_calls)
-                started = datetime.fromtimestamp(session.time_created / 1000, tz=timezone.utc).isoformat()
-                for i, win in enumerate(windows):
-                    row = {"messages": win.messages, "tools": tools, "session_id": session.id,
-                           "language": sp.language, "specialist": sp.name, "source": session.source,
-                           "agent": session.agent, "model": session.model, "title": session.title,
-                           "project_dir": session.directory, "started_at": started, "window_index": i,
-                           "window_count": len(windows), "first_turn": win.first_turn, "steps": win.n_steps,
-                           "est_tokens": win.tokens}
-                    encoded = json.dumps(row, sort_keys=True, ensure_ascii=False).encode()
-                    fp.update(split.encode() + encoded)
-                    w.add(split, row, len(encoded))
-            bar.close()
+        sources = usable(s.sources, s.notes)
+        if not sources:
+            raise opencode.StoreError("no agent logs found: " + "; ".join(s.notes) if s.notes else "no source given")
+        cutoff = _recent_cutoff(s, sources, read_opts, by_lang) if s.holdout == "recent" else None
+        bar = tqdm(read(sources, read_opts, stats), total=total_sessions(sources), unit="session",
+                   desc="extract", disable=not progress, file=sys.stderr)
+        for session in bar:
+            verdict = classify(session, min_score=s.min_score, margin=s.margin)
+            if verdict.language is None:
+                stats.skip_session(verdict.reason, session.id)
+                continue
+            sp = by_lang.get(verdict.language)
+            if sp is None:
+                stats.skip_session(f"language {verdict.language} not selected" if not s.full_run
+                           else f"language {verdict.language} has no specialist", session.id)
+                continue
+            h = content_hash(session)
+            if h in seen_hashes:
+                report.duplicates_removed += 1
+                continue
+            seen_hashes.add(h)
+            redact_session(session, report.redactions)
+            used: dict[str, list[dict]] = defaultdict(list)
+            for c in session.tool_calls:
+                used[c.name].append(c.arguments)
+            tools = toolset_for(used, session.toolset, session.source)
+            windows = Windower(sp.system_prompt, tools, s.window_tokens, count).windows(session, wstats[sp.name])
+            split = side(session, s.test_fraction, recent_after=cutoff)
+            w = writers.get(sp.name) or writers.setdefault(sp.name, SpecialistWriter(staging, sp.name))
+            fp = fingerprints.setdefault(sp.name, hashlib.sha256())
+            c = counters[sp.name]
+            c[f"{split}_sessions"] += 1
+            c[f"{split}_windows"] += len(windows)
+            c["tool_calls"] += len(session.tool_calls)
+            c["tool_errors"] += sum(tc.status == "error" for tc in session.tool_calls)
+            started = datetime.fromtimestamp(session.time_created / 1000, tz=timezone.utc).isoformat()
+            for i, win in enumerate(windows):
+                row = {"messages": win.messages, "tools": tools, "session_id": session.id,
+                       "language": sp.language, "specialist": sp.name, "source": session.source,
+                       "agent": session.agent, "model": session.model, "title": session.title,
+                       "project_dir": session.directory, "started_at": started, "window_index": i,
+                       "window_count": len(windows), "first_turn": win.first_turn, "steps": win.n_steps,
+                       "est_tokens": win.tokens}
+                encoded = json.dumps(row, sort_keys=True, ensure_ascii=False).encode()
+                fp.update(split.encode() + encoded)
+                w.add(split, row, len(encoded))
+        bar.close()
         names = []
         for name, w in writers.items():
             ws = wstats[name]
@@ -143,6 +151,14 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _recent_cutoff(s: Settings, sources, read_opts, by_lang) -> int | None:
+    """The creation time (ms) from which the newest test_fraction of the sessions that would be kept start."""
+    times = sorted(ses.time_created for ses in read(sources, read_opts, opencode.ReadStats())
+                   if classify(ses, min_score=s.min_score, margin=s.margin).language in by_lang)
+    k = int(len(times) * s.test_fraction)
+    return times[-k] if k else None
+
+
 def _load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
@@ -151,7 +167,8 @@ def _load_tokenizer(name: str):
 
 def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: float) -> dict[str, Any]:
     return {
-        "sources": {"opencode": str(s.db)},
+        "sources": [str(src) for src in s.sources if src.path.exists()],
+        "notes": s.notes,
         "extracted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(seconds, 2),
         "settings": {"agents": list(s.agents), "reasoning": s.reasoning, "tool_output_chars": s.tool_output_chars,

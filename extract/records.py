@@ -49,6 +49,9 @@ class Session:
     turns: list[Turn] = field(default_factory=list)
     parent_id: str | None = None
     model: str | None = None
+    toolset: list[str] | None = None  # names of the tools the agent had by default; None: opencode's build set
+    subagents: list[str] = field(default_factory=list)  # ids of subagent runs linked to this session
+    resolved: bool | None = None  # SWE-bench: the harness's verdict; None: not evaluated
 
     @property
     def steps(self) -> list[Step]:

@@ -42,6 +42,46 @@ OPENCODE_TOOLS: dict[str, dict[str, Any]] = {t["function"]["name"]: t for t in [
         ["description", "prompt", "subagent_type"]),
 ]}
 
+_A = {"type": "array"}
+
+# Claude Code's built-in tools (names and parameters as its transcripts record them).
+CLAUDE_TOOLS: dict[str, dict[str, Any]] = {t["function"]["name"]: t for t in [
+    _fn("Bash", "Run a shell command and return its output.",
+        {"command": _S, "description": _S, "timeout": _N, "run_in_background": _B}, ["command"]),
+    _fn("Read", "Read a file; lines are numbered.", {"file_path": _S, "offset": _N, "limit": _N}, ["file_path"]),
+    _fn("Edit", "Replace old_string with new_string in a file.",
+        {"file_path": _S, "old_string": _S, "new_string": _S, "replace_all": _B},
+        ["file_path", "old_string", "new_string"]),
+    _fn("MultiEdit", "Apply several edits to one file.", {"file_path": _S, "edits": _A}, ["file_path", "edits"]),
+    _fn("Write", "Write a file.", {"file_path": _S, "content": _S}, ["file_path", "content"]),
+    _fn("Glob", "Find files matching a glob pattern.", {"pattern": _S, "path": _S}, ["pattern"]),
+    _fn("Grep", "Search file contents with a regular expression.",
+        {"pattern": _S, "path": _S, "glob": _S, "output_mode": _S, "-n": _B, "-i": _B}, ["pattern"]),
+    _fn("TodoWrite", "Replace the todo list.", {"todos": _A}, ["todos"]),
+    _fn("Task", "Start a subagent on a task.", {"description": _S, "prompt": _S, "subagent_type": _S},
+        ["description", "prompt"]),
+    _fn("WebFetch", "Fetch a URL and answer a prompt about it.", {"url": _S, "prompt": _S}, ["url", "prompt"]),
+    _fn("WebSearch", "Search the web.", {"query": _S}, ["query"]),
+]}
+CLAUDE_TOOLSET = ["Bash", "Read", "Edit", "MultiEdit", "Write", "Glob", "Grep", "TodoWrite", "Task", "WebFetch",
+                  "WebSearch"]
+
+# Codex CLI's tools: both shell eras and apply_patch (a free-form tool: its text is kept under "input").
+CODEX_TOOLS: dict[str, dict[str, Any]] = {t["function"]["name"]: t for t in [
+    _fn("shell", "Run a command (argv list).", {"command": {"type": "array", "items": _S}, "workdir": _S,
+                                                "timeout_ms": _N}, ["command"]),
+    _fn("exec_command", "Run a shell command line.", {"cmd": _S, "workdir": _S, "yield_time_ms": _N}, ["cmd"]),
+    _fn("shell_command", "Run a shell command line.", {"command": _S, "workdir": _S}, ["command"]),
+    _fn("apply_patch", "Apply a patch in the '*** Begin Patch' format.", {"input": _S}, ["input"]),
+    _fn("update_plan", "Update the task plan.", {"explanation": _S, "plan": _A}, ["plan"]),
+]}
+
+# mini-swe-agent: one tool, a bash command (its text-based actions are read as calls of it).
+SWE_TOOLS = {"bash": _fn("bash", "Run a bash command and return its output.", {"command": _S}, ["command"])}
+
+SCHEMAS = {"opencode": OPENCODE_TOOLS, "opencode-json": OPENCODE_TOOLS, "claude-code": CLAUDE_TOOLS,
+           "codex": CODEX_TOOLS, "mini-swe-agent": SWE_TOOLS}  # a tool's schema is its own agent's
+
 # What a build agent has unless the session says otherwise; apply_patch replaces edit/write for some models.
 DEFAULT_TOOLSET = ["bash", "read", "edit", "write", "glob", "grep", "list", "todowrite", "todoread", "webfetch",
                    "task"]
@@ -55,7 +95,10 @@ def minimal_schema(name: str, arguments_seen: list[dict] | None = None) -> dict[
     return _fn(name, f"The {name} tool.", {k: {} for k in keys}, [])
 
 
-def toolset_for(used: dict[str, list[dict]]) -> list[dict[str, Any]]:
-    """The default build toolset plus every tool the session used, in a stable order."""
-    names = list(DEFAULT_TOOLSET) + sorted(n for n in used if n not in DEFAULT_TOOLSET)
-    return [OPENCODE_TOOLS.get(n) or minimal_schema(n, used.get(n)) for n in names]
+def toolset_for(used: dict[str, list[dict]], default: list[str] | None = None,
+                source: str = "opencode") -> list[dict[str, Any]]:
+    """The agent's default toolset (opencode's build set unless given) plus every tool the session used."""
+    base = DEFAULT_TOOLSET if default is None else default
+    names = list(base) + sorted(n for n in used if n not in base)
+    known = SCHEMAS.get(source, {})
+    return [known.get(n) or minimal_schema(n, used.get(n)) for n in names]
