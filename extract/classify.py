@@ -89,6 +89,15 @@ def _commands(command: str) -> list[str]:
     return progs
 
 
+def _command_line(v):
+    """A command as one line: argv lists (Codex's shell tool) joined, `bash -lc LINE` read as LINE."""
+    if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+        if len(v) >= 3 and v[0].rsplit("/", 1)[-1] in ("bash", "sh", "zsh") and v[1] in ("-lc", "-c"):
+            return v[2]
+        return " ".join(v)
+    return v
+
+
 def classify(session: Session, *, min_score: float = 3.0, margin: float = 2.0) -> Verdict:
     """The language whose evidence is at least `min_score` and `margin` times the runner-up's, else None."""
     scores: Counter = Counter()
@@ -103,6 +112,8 @@ def classify(session: Session, *, min_score: float = 3.0, margin: float = 2.0) -
             for call in step.tool_calls:
                 outputs.append(call.output)
                 for k, v in call.arguments.items():
+                    if k in ("command", "cmd"):
+                        v = _command_line(v)
                     if not isinstance(v, str):
                         continue
                     if k in _PATH_KEYS:

@@ -76,6 +76,9 @@ CODEX_TOOLS: dict[str, dict[str, Any]] = {t["function"]["name"]: t for t in [
     _fn("update_plan", "Update the task plan.", {"explanation": _S, "plan": _A}, ["plan"]),
 ]}
 
+CODEX_TOOLSET = ["exec_command", "apply_patch", "update_plan"]  # 2026 rollouts
+CODEX_TOOLSET_2025 = ["shell", "update_plan"]  # <= late 2025: apply_patch went through shell
+
 # mini-swe-agent: one tool, a bash command (its text-based actions are read as calls of it).
 SWE_TOOLS = {"bash": _fn("bash", "Run a bash command and return its output.", {"command": _S}, ["command"])}
 

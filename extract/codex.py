@@ -1,0 +1,230 @@
+"""Read OpenAI Codex CLI rollouts (~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl) into Session records."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from .opencode import ReadOptions, ReadStats, StoreError, cut_text
+from .records import Session, Step, ToolCall, Turn
+from .tools import CODEX_TOOLSET, CODEX_TOOLSET_2025
+
+_EXIT = re.compile(r"Process exited with code (-?\d+)")
+_INJECTED = ("<environment_context>", "<user_instructions>", "# AGENTS.md instructions", "<permissions",
+             "<user_shell_command>")
+_RESPONSE_TYPES = {"message", "reasoning", "function_call", "function_call_output", "custom_tool_call",
+                   "custom_tool_call_output", "local_shell_call", "web_search_call", "ghost_snapshot", "compaction"}
+_KNOWN_EVENTS = {"user_message", "agent_message", "agent_reasoning", "token_count", "task_started", "task_complete",
+                 "turn_aborted", "exec_command_begin", "exec_command_end", "patch_apply_begin", "patch_apply_end",
+                 "agent_reasoning_section_break", "turn_diff", "context_compacted", "entered_review_mode",
+                 "exited_review_mode", "mcp_tool_call_begin", "mcp_tool_call_end", "web_search_begin",
+                 "web_search_end", "stream_error", "error", "plan_update", "user_message_event"}
+
+
+def _ms(ts: Any) -> int | None:
+    if not isinstance(ts, str):
+        return None
+    try:
+        return int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content if isinstance(b, dict)
+                       and b.get("type") in ("input_text", "output_text", "text"))
+    return ""
+
+
+def _output(raw: Any) -> tuple[str, int | None]:
+    """A call's output text and exit code, from either shell era."""
+    if isinstance(raw, list):  # rich output: content items
+        raw = _text(raw)
+    if not isinstance(raw, str):
+        return ("" if raw is None else json.dumps(raw, ensure_ascii=False)), None
+    if raw.startswith("{"):  # <= late 2025: {"output": "...", "metadata": {"exit_code": 0, ...}}
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict) and "output" in obj:
+            meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+            code = meta.get("exit_code")
+            return str(obj["output"]), code if isinstance(code, int) else None
+    m = _EXIT.search(raw)  # 2026: "Chunk ID: …\nWall time: …\nProcess exited with code N\n…\nOutput:\n…"
+    return raw, int(m.group(1)) if m else None
+
+
+def rollout_files(root: Path) -> Iterator[Path]:
+    if root.is_file():
+        yield root
+        return
+    yield from sorted(root.rglob("rollout-*.jsonl"))
+
+
+def read(src, opts: ReadOptions, stats: ReadStats) -> Iterator[Session]:
+    root = Path(src.path)
+    if not root.is_dir() and not (root.is_file() and root.suffix == ".jsonl"):
+        raise StoreError(f"codex source {root}: not a folder of rollouts (~/.codex/sessions)")
+    for path in rollout_files(root):
+        stats.counts["sessions seen"] += 1
+        s = _session(path, opts, stats)
+        if s is not None:
+            yield s
+
+
+def _items(path: Path, stats: ReadStats, sid: str) -> Iterator[tuple[str, dict, Any]]:
+    """(type, payload, timestamp) for every line; very old rollouts have bare items without the envelope."""
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for i, raw in enumerate(f):
+            raw = raw.strip()
+            if not raw:
+                continue
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                stats.skip("malformed or truncated lines", sid)
+                continue
+            if not isinstance(obj, dict):
+                stats.skip("malformed or truncated lines", sid)
+            elif "payload" in obj and isinstance(obj.get("type"), str):
+                yield obj["type"], obj["payload"] if isinstance(obj["payload"], dict) else {}, obj.get("timestamp")
+            elif i == 0 and "id" in obj and "timestamp" in obj:  # mid-2025: {id, timestamp, instructions, git}
+                yield "session_meta", obj, obj.get("timestamp")
+            elif obj.get("record_type") == "state":
+                continue
+            elif obj.get("type") in _RESPONSE_TYPES:
+                yield "response_item", obj, None
+            else:
+                stats.skip("unknown line types", sid)
+
+
+def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
+    sid = path.stem.removeprefix("rollout-")
+    session = Session(id=sid, source="codex", agent="build", directory="", title="", time_created=0)
+    calls: dict[str, ToolCall] = {}
+    turn: Turn | None = None
+    step: Step | None = None
+    items = list(_items(path, stats, sid))
+    # rollouts with user_message events take prompts from them only: user response items are injected context
+    has_events = any(k == "event_msg" and p.get("type") == "user_message" for k, p, _ in items)
+    for kind, p, ts in items:
+        if kind == "session_meta":
+            session.id = str(p.get("id") or sid)
+            session.directory = str(p.get("cwd") or session.directory)
+            session.time_created = _ms(p.get("timestamp")) or _ms(ts) or 0
+            source = p.get("source")
+            if isinstance(source, dict) and "subagent" in source:
+                session.parent_id = str(source.get("subagent") or "subagent")
+            continue
+        if kind == "turn_context":
+            session.model = session.model or p.get("model")
+            continue
+        if kind == "event_msg":
+            if p.get("type") == "user_message" and isinstance(p.get("message"), str) and p["message"].strip():
+                turn = Turn(prompt=p["message"].strip(), time=_ms(ts))
+                session.turns.append(turn)
+                step = None
+            elif p.get("type") not in _KNOWN_EVENTS:
+                stats.skip("unknown event types", sid)
+            continue
+        if kind == "compacted":
+            stats.skip("compaction records", sid)
+            continue
+        if kind != "response_item":
+            stats.skip("unknown line types", sid)
+            continue
+        t = p.get("type")
+        if t == "message":
+            role = p.get("role")
+            if role == "user":
+                text = _text(p.get("content")).strip()
+                if has_events or not text or text.startswith(_INJECTED):
+                    continue  # injected context, or a duplicate of the user_message event
+                turn = Turn(prompt=text, time=_ms(ts))
+                session.turns.append(turn)
+                step = None
+            elif role == "assistant" and turn is not None:
+                step = step or _new_step(turn)
+                text = _text(p.get("content")).strip()
+                step.text = f"{step.text}\n\n{text}".strip() if step.text else text
+            continue  # developer and system messages are harness-only
+        if turn is None:
+            if t not in ("function_call_output", "custom_tool_call_output"):
+                stats.skip("items before any prompt", sid)
+            continue
+        if t == "reasoning":
+            if opts.reasoning:
+                step = step or _new_step(turn)
+                summary = "\n".join(s.get("text", "") for s in p.get("summary") or [] if isinstance(s, dict))
+                step.reasoning = ((step.reasoning or "") + "\n" + summary).strip() or None
+        elif t in ("function_call", "custom_tool_call", "local_shell_call"):
+            step = step or _new_step(turn)
+            call = _call(p, sid, stats)
+            if call is not None:
+                calls[call.id] = call
+                step.tool_calls.append(call)
+        elif t in ("function_call_output", "custom_tool_call_output"):
+            call = calls.pop(str(p.get("call_id")), None)
+            if call is None:
+                stats.skip("outputs without a call", sid)
+                continue
+            text, code = _output(p.get("output"))
+            call.output, was_cut = cut_text(text, opts.tool_output_chars)
+            stats.counts["tool outputs cut"] += was_cut
+            call.exit_code = code
+            call.status = "completed"  # a non-zero exit code is the command's outcome, not a failed tool call
+            step = None  # the model's next response is a new step
+        elif t not in _RESPONSE_TYPES:
+            stats.skip("unknown item types", sid)
+    for tr in session.turns:
+        for st in tr.steps:
+            dropped = [c for c in st.tool_calls if c.status == "pending"]
+            if dropped:
+                stats.skip("interrupted tool calls", sid, len(dropped))
+                st.tool_calls = [c for c in st.tool_calls if c.status != "pending"]
+        tr.steps = [st for st in tr.steps if st.text or st.tool_calls]
+    session.turns = [t for t in session.turns if t.steps]
+    if session.parent_id and not opts.include_subagents:
+        stats.skip_session("subagent sessions", session.id)
+        return None
+    if not session.turns:
+        stats.skip_session("sessions with no assistant steps", session.id)
+        return None
+    session.title = session.turns[0].prompt.splitlines()[0][:80]
+    used = {c.name for c in session.tool_calls}
+    session.toolset = list(CODEX_TOOLSET_2025 if "shell" in used else CODEX_TOOLSET)
+    return session
+
+
+def _new_step(turn: Turn) -> Step:
+    step = Step()
+    turn.steps.append(step)
+    return step
+
+
+def _call(p: dict, sid: str, stats: ReadStats) -> ToolCall | None:
+    cid = p.get("call_id") or p.get("id")
+    name = p.get("name") or ("shell" if p.get("type") == "local_shell_call" else None)
+    if not cid or not name:
+        stats.skip("tool calls missing fields", sid)
+        return None
+    if p.get("type") == "custom_tool_call":
+        args: Any = {"input": p.get("input") if isinstance(p.get("input"), str) else ""}
+    elif p.get("type") == "local_shell_call":
+        args = p.get("action") if isinstance(p.get("action"), dict) else {}
+    else:
+        raw = p.get("arguments")
+        try:
+            args = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            args = None
+        if not isinstance(args, dict):
+            stats.skip("tool calls with unreadable arguments", sid)
+            return None
+    return ToolCall(id=str(cid), name=str(name), arguments=args, output="", status="pending")
