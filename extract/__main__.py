@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--swe-dir", type=Path, default=None, help="a mini-swe-agent run's output folder")
     src.add_argument("--swe-reports", type=Path, default=None,
                      help="SWE-bench reports for --swe-dir (default: found under it)")
+    src.add_argument("--resolved-only", action="store_true", help="mini-swe-agent: only instances SWE-bench resolved")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: paths.data from configs/)")
     p.add_argument("--lang", default=None, help="extract one language (rust, python, ...) or specialist name")
     p.add_argument("--agents", default=None, help="comma-separated agent names or globs (default: build,build-*)")
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             window_tokens=int(ex.get("window_tokens") or cfg["sft"].get("max_length") or 4096),
             tokenizer=ex.get("tokenizer"), test_fraction=float(ex.get("test_fraction", 0.1)),
             holdout=str(ex.get("holdout", "hash")), min_score=float(ex.get("min_score", 3.0)),
-            margin=float(ex.get("margin", 2.0)), full_run=a.lang is None)
+            margin=float(ex.get("margin", 2.0)), full_run=a.lang is None, resolved_only=a.resolved_only)
         if settings.holdout not in ("hash", "recent"):
             raise config.ConfigError(f"extract.holdout: {settings.holdout!r}; expected 'hash' or 'recent'")
         manifest = run(settings, progress=not a.quiet)

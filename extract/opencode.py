@@ -141,6 +141,7 @@ class ReadOptions:
     include_subagents: bool = False
     reasoning: bool = False
     tool_output_chars: int = 8000
+    resolved_only: bool = False  # mini-swe-agent: keep only instances SWE-bench resolved
 
 
 def agent_matches(agent: str | None, patterns) -> bool:
@@ -175,7 +176,7 @@ def read_sessions(conn: sqlite3.Connection, opts: ReadOptions, stats: ReadStats)
             sid = row[0]
             if sid != current:
                 if current is not None:
-                    s = _build(current_meta, messages, opts, stats)
+                    s = build_session(current_meta, messages, opts, stats)
                     if s is not None:
                         yield s
                 current, current_meta, messages, last_mid = sid, row[1:8], [], None
@@ -188,7 +189,7 @@ def read_sessions(conn: sqlite3.Connection, opts: ReadOptions, stats: ReadStats)
             if row[11] is not None:
                 messages[-1][1].append(_loads(row[12]) if row[12] is not None else None)
         if current is not None:
-            s = _build(current_meta, messages, opts, stats)
+            s = build_session(current_meta, messages, opts, stats)
             if s is not None:
                 yield s
     except sqlite3.DatabaseError as e:
@@ -209,7 +210,7 @@ def _session_agent(col_agent, messages) -> str | None:
     return None
 
 
-def _build(meta, messages, opts: ReadOptions, stats: ReadStats) -> Session | None:
+def build_session(meta, messages, opts: ReadOptions, stats: ReadStats) -> Session | None:
     sid, parent_id, directory, title, time_created, col_agent, col_model = meta
     if sid is None:
         stats.skip("messages without a session row", None, len(messages))

@@ -41,6 +41,7 @@ class Settings:
     holdout: str = "hash"  # "hash" (stable, by task) or "recent" (the newest sessions)
     min_score: float = 3.0
     margin: float = 2.0
+    resolved_only: bool = False  # mini-swe-agent: keep only instances the SWE-bench harness resolved
     full_run: bool = True  # False with --lang: other specialists' datasets are left as they are
     sources: list[Source] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # default locations skipped, and the like
@@ -65,7 +66,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
     datasets.disable_progress_bars()  # one bar per Parquet shard is noise; ours counts sessions
     by_lang = {sp.language: sp for sp in s.specialists}
     count = tokenizer_counter(_load_tokenizer(s.tokenizer)) if s.tokenizer else estimate_tokens
-    read_opts = opencode.ReadOptions(agents=s.agents, reasoning=s.reasoning, tool_output_chars=s.tool_output_chars)
+    read_opts = opencode.ReadOptions(agents=s.agents, reasoning=s.reasoning, tool_output_chars=s.tool_output_chars,
+                                     resolved_only=s.resolved_only)
     stats = opencode.ReadStats()
     report = Report()
     s.out.mkdir(parents=True, exist_ok=True)

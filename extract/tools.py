@@ -81,6 +81,7 @@ CODEX_TOOLSET_2025 = ["shell", "update_plan"]  # <= late 2025: apply_patch went 
 
 # mini-swe-agent: one tool, a bash command (its text-based actions are read as calls of it).
 SWE_TOOLS = {"bash": _fn("bash", "Run a bash command and return its output.", {"command": _S}, ["command"])}
+SWE_TOOLSET = ["bash"]
 
 SCHEMAS = {"opencode": OPENCODE_TOOLS, "opencode-json": OPENCODE_TOOLS, "claude-code": CLAUDE_TOOLS,
            "codex": CODEX_TOOLS, "mini-swe-agent": SWE_TOOLS}  # a tool's schema is its own agent's
