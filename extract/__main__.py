@@ -6,8 +6,17 @@ import sys
 from pathlib import Path
 
 from . import config, opencode
+from .outcome import OUTCOMES
 from .pipeline import Settings, run, summary_table
 from .sources import Source, default_sources
+
+
+def _outcomes(value) -> tuple[str, ...]:
+    names = [x.strip() for x in (value.split(",") if isinstance(value, str) else value or []) if x.strip()]
+    bad = [n for n in names if n not in OUTCOMES]
+    if bad:
+        raise config.ConfigError(f"drop_outcomes: unknown outcome {bad[0]!r}; known: {', '.join(OUTCOMES)}")
+    return tuple(names)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="output folder (default: paths.data from configs/)")
     p.add_argument("--lang", default=None, help="extract one language (rust, python, ...) or specialist name")
     p.add_argument("--agents", default=None, help="comma-separated agent names or globs (default: build,build-*)")
+    p.add_argument("--drop-outcomes", default=None, metavar="A,B",
+                   help="leave out sessions with these outcomes: " + ", ".join(OUTCOMES))
     p.add_argument("--reasoning", action="store_true", default=None, help="keep reasoning as reasoning_content")
     p.add_argument("--overlay", default=None, help="a config overlay on top of configs/ (e.g. configs/demo.yaml)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -55,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             window_tokens=int(ex.get("window_tokens") or cfg["sft"].get("max_length") or 4096),
             tokenizer=ex.get("tokenizer"), test_fraction=float(ex.get("test_fraction", 0.1)),
             holdout=str(ex.get("holdout", "hash")), min_score=float(ex.get("min_score", 3.0)),
-            margin=float(ex.get("margin", 2.0)), full_run=a.lang is None, resolved_only=a.resolved_only)
+            margin=float(ex.get("margin", 2.0)), full_run=a.lang is None, resolved_only=a.resolved_only,
+            drop_outcomes=_outcomes(a.drop_outcomes if a.drop_outcomes is not None else ex.get("drop_outcomes")))
         if settings.holdout not in ("hash", "recent"):
             raise config.ConfigError(f"extract.holdout: {settings.holdout!r}; expected 'hash' or 'recent'")
         manifest = run(settings, progress=not a.quiet)

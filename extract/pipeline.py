@@ -19,6 +19,7 @@ from tqdm import tqdm
 from . import opencode
 from .classify import classify
 from .config import Specialist
+from .outcome import OUTCOMES, assess
 from .redact import redact_session
 from .sources import Source, read, total_sessions, usable
 from .split import content_hash, side
@@ -41,6 +42,7 @@ class Settings:
     holdout: str = "hash"  # "hash" (stable, by task) or "recent" (the newest sessions)
     min_score: float = 3.0
     margin: float = 2.0
+    drop_outcomes: tuple[str, ...] = ()  # sessions whose outcome is one of these are left out (failed, abandoned...)
     resolved_only: bool = False  # mini-swe-agent: keep only instances the SWE-bench harness resolved
     full_run: bool = True  # False with --lang: other specialists' datasets are left as they are
     sources: list[Source] = field(default_factory=list)
@@ -99,6 +101,10 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                 report.duplicates_removed += 1
                 continue
             seen_hashes.add(h)
+            outcome = assess(session)
+            if outcome.label in s.drop_outcomes:
+                stats.skip_session(f"outcome {outcome.label}", session.id)
+                continue
             redact_session(session, report.redactions)
             used: dict[str, list[dict]] = defaultdict(list)
             for c in session.tool_calls:
@@ -112,7 +118,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             c[f"{split}_sessions"] += 1
             c[f"{split}_windows"] += len(windows)
             c["tool_calls"] += len(session.tool_calls)
-            c["tool_errors"] += sum(tc.status == "error" for tc in session.tool_calls)
+            c["tool_errors"] += outcome.tool_errors
+            c[f"outcome_{outcome.label}"] += 1
             started = datetime.fromtimestamp(session.time_created / 1000, tz=timezone.utc).isoformat()
             for i, win in enumerate(windows):
                 row = {"messages": win.messages, "tools": tools, "session_id": session.id,
@@ -120,7 +127,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                        "agent": session.agent, "model": session.model, "title": session.title,
                        "project_dir": session.directory, "started_at": started, "window_index": i,
                        "window_count": len(windows), "first_turn": win.first_turn, "steps": win.n_steps,
-                       "est_tokens": win.tokens}
+                       "est_tokens": win.tokens, "outcome": outcome.label,
+                       "failed_commands": outcome.failed_commands, "tool_errors": outcome.tool_errors}
                 encoded = json.dumps(row, sort_keys=True, ensure_ascii=False).encode()
                 fp.update(split.encode() + encoded)
                 w.add(split, row, len(encoded))
@@ -182,6 +190,7 @@ def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: f
         "rows_skipped": dict(sorted((k, v) for k, v in stats.rows.items() if v)),
         "skipped_examples": stats.examples,
         "tool_outputs_cut": stats.counts["tool outputs cut"],
+        "outcomes": {k: sum(v.get(f"outcome_{k}", 0) for v in report.per_specialist.values()) for k in OUTCOMES},
         "duplicates_removed": report.duplicates_removed,
         "redactions": dict(sorted(report.redactions.items())),
         "specialists": report.per_specialist,

@@ -28,6 +28,9 @@ FEATURES = Features({
     "first_turn": Value("int32"),
     "steps": Value("int32"),
     "est_tokens": Value("int32"),
+    "outcome": Value("string"),  # how the session went, judged from its logs (extract/outcome.py)
+    "failed_commands": Value("int32"),
+    "tool_errors": Value("int32"),
 })
 SPLITS = ("train", "test")
 

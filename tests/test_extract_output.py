@@ -13,7 +13,8 @@ from extract.sample_store import StoreBuilder
 from test_extract_support import add_session, extract, manifest, new_store, rows, tree_digest
 
 COLUMNS = ["messages", "tools", "session_id", "language", "specialist", "source", "agent", "model", "title",
-           "project_dir", "started_at", "window_index", "window_count", "first_turn", "steps", "est_tokens"]
+           "project_dir", "started_at", "window_index", "window_count", "first_turn", "steps", "est_tokens",
+           "outcome", "failed_commands", "tool_errors"]
 
 
 TASKS = ["Fix the crash", "Add a flag", "Speed up parsing", "Rename the module", "Handle empty input",
