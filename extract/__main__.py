@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import config, opencode
+from . import config, datatools, opencode
+from .datatools import VERBS
 from .outcome import OUTCOMES
 from .pipeline import Settings, run, summary_table
 from .sources import Source, default_sources
@@ -20,6 +21,9 @@ def _outcomes(value) -> tuple[str, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in VERBS:  # looking at extracted data rather than extracting
+        return datatools.main(argv)
     p = argparse.ArgumentParser(prog="python -m extract", description=__doc__)
     src = p.add_argument_group("sources (name any to read only those; name none to read every default location)")
     src.add_argument("--db", type=Path, default=None,
