@@ -7,6 +7,12 @@ STAMP := $(VENV)/.installed
 
 NAME ?=
 DB ?=
+OPENCODE_STORAGE ?=
+CLAUDE_DIR ?=
+CODEX_DIR ?=
+SWE_DIR ?=
+SWE_REPORTS ?=
+RESOLVED_ONLY ?=
 DATA ?=
 CONFIG ?=
 ARGS ?=
@@ -21,11 +27,13 @@ data := $(if $(DATA),paths.data=$(DATA))
 DEMO := --overlay configs/demo.yaml
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup extract train train-all eval eval-all export export-all demo test clean-demo
+.PHONY: help setup extract data-report train train-all eval eval-all export export-all demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
-	@echo "make extract [DB=...] [DATA=...]  opencode logs -> data/<specialist>/ (default DB: \$$OPENCODE_DB or ~/.local/share/opencode/opencode.db)"
+	@echo "make extract [DB=...] [CLAUDE_DIR=...] [CODEX_DIR=...] [SWE_DIR=... SWE_REPORTS=... RESOLVED_ONLY=1] [OPENCODE_STORAGE=...] [DATA=...]"
+	@echo "                                 agent logs -> data/<specialist>/ (no source named: every default location)"
+	@echo "make data-report                 counts, lengths, tools, outcomes, plots -> reports/data/"
 	@echo "make train NAME=serpent [ARGS='learning_rate=1e-4'] [RESUME=1] [DRY_RUN=1]"
 	@echo "make eval NAME=serpent          held-out loss of base vs adapter -> reports/serpent/"
 	@echo "make export NAME=serpent [MERGED=1] [FORCE=1]   -> exports/serpent/"
@@ -42,8 +50,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+sources := $(if $(DB),--db $(DB)) $(if $(OPENCODE_STORAGE),--opencode-storage $(OPENCODE_STORAGE)) \
+	$(if $(CLAUDE_DIR),--claude-dir $(CLAUDE_DIR)) $(if $(CODEX_DIR),--codex-dir $(CODEX_DIR)) \
+	$(if $(SWE_DIR),--swe-dir $(SWE_DIR)) $(if $(SWE_REPORTS),--swe-reports $(SWE_REPORTS)) \
+	$(if $(RESOLVED_ONLY),--resolved-only)
+
 extract: $(STAMP)
-	$(PY) -m extract $(if $(DB),--db $(DB)) $(if $(DATA),--out $(DATA)) $(overlay) $(ARGS)
+	$(PY) -m extract $(sources) $(if $(DATA),--out $(DATA)) $(overlay) $(ARGS)
+
+data-report: $(STAMP)
+	$(PY) -m extract analyze $(if $(DATA),--data $(DATA)) $(overlay)
+	$(PY) -m extract report $(if $(DATA),--data $(DATA)) $(overlay)
 
 train: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make train NAME=<specialist>"; exit 2; }
