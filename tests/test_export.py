@@ -110,7 +110,8 @@ def test_export_writes_the_adapter_tokenizer_chat_template_and_model_card(export
     for f in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
               "chat_template.jinja", "README.md"):
         assert (adapter / f).is_file(), f
-    assert sorted(p.name for p in exported["out"].iterdir()) == ["Modelfile", "adapter", "manifest.json"]
+    assert sorted(p.name for p in exported["out"].iterdir()) == ["Modelfile", "adapter", "adapter.gguf",
+                                                                 "manifest.json"]
 
 
 def test_exported_adapter_names_the_configured_base_not_a_machine_path(exported):
@@ -164,6 +165,28 @@ def test_modelfile_builds_the_base_with_the_adapter(exported):
     assert "\nFROM base\n" in text and "\nADAPTER ./adapter\n" in text
 
 
+def test_gguf_adapter_holds_every_lora_pair_of_the_trained_adapter_for_llama_cpp(exported):
+    import gguf
+    from safetensors import safe_open
+
+    llama_cpp = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
+                 "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
+    with safe_open(str(exported["src"] / "adapter_model.safetensors"), "pt") as f:
+        keys = list(f.keys())  # base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight
+    want = {f"blk.{k.split('.')[4]}.{llama_cpp[k.split('.')[6]]}.weight.lora_{k.split('.')[7][-1].lower()}"
+            for k in keys}
+    reader = gguf.GGUFReader(str(exported["out"] / "adapter.gguf"))
+    assert {t.name for t in reader.tensors} == want and len(want) == len(keys) == 2 * 7 * 2
+    acfg = json.loads((exported["src"] / "adapter_config.json").read_text())
+    assert reader.fields["general.type"].contents() == "adapter"
+    assert reader.fields["adapter.type"].contents() == "lora"
+    assert reader.fields["general.architecture"].contents() == "llama"
+    assert reader.fields["adapter.lora.alpha"].contents() == pytest.approx(acfg["lora_alpha"])
+    manifest = json.loads((exported["out"] / "manifest.json").read_text())
+    assert manifest["gguf"]["architecture"] == "llama" and "adapter.gguf" in manifest["files"]
+    assert manifest["ollama_adapter"] == "./adapter"  # Ollama converts a Llama base's safetensors adapter itself
+
+
 def test_export_prints_one_line_and_the_serving_recipes(exported):
     lines = exported["stdout"].strip().splitlines()
     assert lines[0].startswith(f"export {NAME}: ") and str(exported["out"]) in lines[0]
@@ -204,7 +227,22 @@ def test_serve_vllm_names_every_exported_adapter(private):
     assert "--max-lora-rank 16" in script
     for name in ("forge", NAME):
         assert f"{name}={private['exports'] / name / 'adapter'}" in script
-        assert "\nFROM base\n" in (private["exports"] / name / "Modelfile").read_text()
+        modelfile = (private["exports"] / name / "Modelfile").read_text()
+        assert f"ollama create {name} " in modelfile and "\nFROM base\n" in modelfile
+
+
+def test_serve_vllm_max_lora_rank_covers_the_largest_adapter_rank(tmp_path):
+    from train.export import serving_recipes
+
+    manifests = [{"specialist": "serpent", "lora_rank": 16, "lora_max_rank": 16},
+                 {"specialist": "forge", "lora_rank": 16, "lora_max_rank": 48},  # a rank_pattern layer at 48
+                 {"specialist": "prism", "lora_rank": 8}]
+    serving_recipes(tmp_path, "Qwen/Qwen2.5-Coder-1.5B-Instruct", manifests)
+    script = (tmp_path / "serve_vllm.sh").read_text()
+    assert "--max-lora-rank 64" in script and "--max-loras 3" in script
+    assert "vllm serve Qwen/Qwen2.5-Coder-1.5B-Instruct " in script
+    for name in ("serpent", "forge", "prism"):
+        assert f"{name}={tmp_path / name / 'adapter'}" in script
 
 
 def test_export_all_exports_every_trained_specialist(private):
@@ -311,6 +349,31 @@ def test_export_all_without_any_adapter_exits_2(private, capsys):
     rc, out, err = export_main(["--all", "--overlay", private["overlay"]], capsys)
     assert rc == 2
     _one_error_line(err)
+
+
+def test_export_whose_base_folder_is_gone_exits_2_and_leaves_the_previous_export(private, capsys):
+    before = tree_digest(private["out"])
+    (private["root"] / "base").unlink()  # the configured base `base` (a link) no longer exists
+    rc, out, err = export_main([NAME, "--overlay", private["overlay"], "--force"], capsys)
+    assert rc == 2
+    assert "base cannot be found" in _one_error_line(err)
+    assert tree_digest(private["out"]) == before
+    assert not [p.name for p in private["exports"].iterdir() if p.name.startswith(".")]
+
+
+def test_export_whose_hub_base_is_not_in_the_offline_cache_exits_2(private, capsys):
+    hub_id = "nobody-here/no-such-base"
+    cfg_path = private["src"] / "adapter_config.json"
+    cfg_path.write_text(json.dumps(json.loads(cfg_path.read_text()) | {"base_model_name_or_path": hub_id}))
+    cfg = yaml.safe_load(Path(private["overlay"]).read_text())
+    cfg["model"]["model_name_or_path"] = hub_id
+    Path(private["overlay"]).write_text(yaml.safe_dump(cfg))
+    shutil.rmtree(private["out"])
+    rc, out, err = export_main([NAME, "--overlay", private["overlay"]], capsys)
+    assert rc == 2
+    line = _one_error_line(err)
+    assert hub_id in line and "cannot be found" in line
+    assert not private["out"].exists()
 
 
 def test_export_of_an_adapter_trained_on_another_base_exits_2(private, capsys):

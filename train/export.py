@@ -1,6 +1,6 @@
 """`python -m train.export NAME [NAME ...]`: turn trained adapters into what people serve (exports/<name>/).
 
-    python -m train.export serpent              # adapter/ + model card + serving recipes + manifest.json
+    python -m train.export serpent              # adapter/ + adapter.gguf + model card + serving recipes + manifest.json
     python -m train.export serpent --merged     # also merged/: full weights, logits checked against base+adapter
     python -m train.export --all --force        # every trained specialist, replacing earlier exports
 """
@@ -20,8 +20,11 @@ from typing import Any
 from extract import config as cfglib
 from extract.config import ConfigError, Specialist
 
-MERGE_ATOL = 1e-4
-VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM's --max-lora-rank accepts  # max |logit difference| allowed between merged weights and base + adapter
+MERGE_ATOL = 1e-4  # max |logit difference| allowed between merged weights and base + adapter
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM's --max-lora-rank accepts
+# Bases (config.json model_type) whose PEFT safetensors adapter Ollama converts itself: its ConvertAdapter handles the
+# "llama" architecture (Llama and Mistral bases) and "gemma2". Every other base gets ADAPTER ./adapter.gguf.
+OLLAMA_SAFETENSORS_ADAPTERS = {"llama", "mistral", "gemma2"}
 
 
 def _sha256(path: Path) -> str:
@@ -80,11 +83,18 @@ def export(sp: Specialist, *, merged: bool = False, force: bool = False) -> dict
     if not (src / "adapter_config.json").exists():
         raise ConfigError(f"{sp.name}: no trained adapter at {src}; run `make train NAME={sp.name}` first")
     base = sp.config["model"]["model_name_or_path"]
+    from train.gguf_lora import hf_architecture
     from train.model import resolve_base
 
     recorded = json.loads((src / "adapter_config.json").read_text()).get("base_model_name_or_path")
     if recorded != resolve_base(base):
+        if recorded and Path(recorded).is_absolute() and not Path(base).expanduser().exists():
+            gone = "" if Path(recorded).exists() else ", which no longer exists"
+            raise ConfigError(f"{sp.name}: the adapter's base cannot be found: the configured base {base!r} is not a "
+                              f"folder here (the adapter was trained on the folder {recorded}{gone}); set "
+                              f"model.model_name_or_path to the base folder")
         raise ConfigError(f"{sp.name}: the adapter was trained on {recorded}, the config's base is {base}")
+    bcfg = base_config(sp.name, base, sp.config["model"].get("model_revision"))  # architecture, for GGUF and Ollama
     staging = out.parent / f".{sp.name}-export-{uuid.uuid4().hex[:8]}"
     try:
         adapter = staging / "adapter"
@@ -100,13 +110,22 @@ def export(sp: Specialist, *, merged: bool = False, force: bool = False) -> dict
         merged_check = None
         if merged:
             merged_check = _merge(sp, src, staging / "merged")
-        (staging / "Modelfile").write_text(modelfile(sp.name, base, out))
+        gguf_info = _gguf(adapter, bcfg, staging / "adapter.gguf", sp.name)
+        if bcfg.get("model_type") in OLLAMA_SAFETENSORS_ADAPTERS:
+            ollama_adapter: str | None = "./adapter"
+        else:
+            ollama_adapter = "./adapter.gguf" if "file" in gguf_info else None
+        if ollama_adapter:
+            (staging / "Modelfile").write_text(modelfile(sp.name, base, out, ollama_adapter))
         files = sorted(p for p in staging.rglob("*") if p.is_file())
         manifest = {
             "specialist": sp.name, "language": sp.language, "base_model": base, "adapter_source": str(src),
             "data_fingerprint": training.get("data_fingerprint"), "code_version": _code_version(),
             "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "lora_rank": acfg.get("r"), "merged_logits_max_abs_diff": merged_check,
+            "base_architecture": hf_architecture(bcfg), "lora_rank": acfg.get("r"),
+            "lora_max_rank": max([int(acfg.get("r") or 0), *map(int, (acfg.get("rank_pattern") or {}).values())]),
+            "lora_alpha": acfg.get("lora_alpha"), "gguf": gguf_info, "ollama_adapter": ollama_adapter,
+            "merged_logits_max_abs_diff": merged_check,
             "files": {str(p.relative_to(staging)): _sha256(p) for p in files},
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -118,6 +137,39 @@ def export(sp: Specialist, *, merged: bool = False, force: bool = False) -> dict
         return manifest
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def base_config(name: str, base: str, revision: str | None = None) -> dict[str, Any]:
+    """The base's config.json: from the local folder the config names, else from the Hub (or its cache)."""
+    local = Path(base).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise ConfigError(f"{name}: the adapter's base {base!r} cannot be used: the folder has no config.json")
+        return json.loads((local / "config.json").read_text())
+    if local.is_absolute() or base.startswith((".", "~")) or base.count("/") > 1:
+        raise ConfigError(f"{name}: the adapter's base cannot be found: {base!r} is not a folder here")
+    from huggingface_hub import constants
+    from transformers import PretrainedConfig
+
+    try:
+        cfg, _ = PretrainedConfig.get_config_dict(base, revision=revision or "main")
+    except (OSError, ValueError) as e:
+        where = ("its config.json is not in the Hugging Face cache and the Hub is offline (HF_HUB_OFFLINE=1)"
+                 if constants.HF_HUB_OFFLINE else "its config.json could not be read from the Hub")
+        raise ConfigError(f"{name}: the adapter's base {base!r} cannot be found: not a local folder, and {where}: "
+                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    return cfg
+
+
+def _gguf(adapter: Path, bcfg: dict[str, Any], dest: Path, name: str) -> dict[str, Any]:
+    """adapter.gguf for llama.cpp and Ollama: what was written, or {"skipped": why} when it has no GGUF form."""
+    from train.gguf_lora import Unsupported, write_gguf_lora
+
+    try:
+        return write_gguf_lora(adapter, bcfg, dest, name=name)
+    except Unsupported as e:
+        dest.unlink(missing_ok=True)
+        return {"skipped": str(e)}
 
 
 def _code_version() -> str:
@@ -150,11 +202,31 @@ def _merge(sp: Specialist, adapter: Path, dest: Path) -> float:
     return diff
 
 
-def modelfile(name: str, base: str, out: Path) -> str:
-    """An Ollama Modelfile for one exported adapter (written inside the export, so it is checksummed with it)."""
-    return (f"# ollama create {name} -f {out / 'Modelfile'}\n"
-            f"# Ollama reads safetensors adapters for Llama, Mistral and Gemma bases.\n"
-            f"FROM {base}\nADAPTER ./adapter\n")
+def modelfile(name: str, base: str, out: Path, adapter: str = "./adapter") -> str:
+    """An Ollama Modelfile for one exported adapter (written inside the export, so it is checksummed with it).
+
+    FROM names the base as configured; ADAPTER is ./adapter (PEFT safetensors) for the bases Ollama converts itself,
+    else ./adapter.gguf. Paths in a Modelfile are read from the Modelfile's own folder.
+    """
+    lines = [f"# ollama create {name} -f {out / 'Modelfile'}",
+             "# FROM must be the exact base the adapter was trained on (unquantized is best)."]
+    local = Path(base).expanduser()
+    if local.exists():
+        if not local.is_absolute():
+            rel = os.path.relpath(os.path.abspath(local), os.path.abspath(out))
+            lines.append(f"# {base} is the base folder as configured; Ollama reads a relative FROM from this "
+                         f"Modelfile's folder, where it is {rel}.")
+    else:
+        lines += [f"# {base} is a Hugging Face Hub id, which Ollama cannot pull. Download the base first:",
+                  f"#   hf download {base} --local-dir <folder>",
+                  "# then set FROM to that folder (Ollama imports safetensors weights of Llama, Mistral, Gemma, Phi3,",
+                  "# Qwen2 and more), or to a GGUF of the same weights made with llama.cpp's convert_hf_to_gguf.py."]
+    if adapter.endswith(".gguf"):
+        lines.append("# ADAPTER: the GGUF LoRA adapter (llama.cpp's layout); Ollama reads safetensors adapters only "
+                     "for Llama, Mistral and Gemma bases.")
+    else:
+        lines.append("# ADAPTER: the PEFT safetensors adapter, which Ollama converts itself for this base.")
+    return "\n".join(lines) + f"\nFROM {base}\nADAPTER {adapter}\n"
 
 
 def serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any]]) -> None:
@@ -162,7 +234,7 @@ def serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any
     if not manifests:
         return
     names = [m["specialist"] for m in manifests]
-    rank = max(int(m.get("lora_rank") or 16) for m in manifests)
+    rank = max(int(m.get("lora_max_rank") or m.get("lora_rank") or 16) for m in manifests)
     max_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), rank)
     modules = " \\\n  ".join(f"{n}={exports_root / n / 'adapter'}" for n in names)
     script = ("#!/usr/bin/env sh\n# Serve the base with every exported specialist as a named LoRA module (OpenAI API,\n"
@@ -197,10 +269,15 @@ def main(argv: list[str] | None = None) -> int:
             m = export(sp, merged=a.merged, force=a.force)
             done.append(m)
             print(f"export {sp.name}: {len(m['files'])} files -> {sp.path('exports')}", flush=True)
+            if "skipped" in m["gguf"]:
+                no_modelfile = "" if m["ollama_adapter"] else (
+                    "; no Modelfile: Ollama reads safetensors adapters only for Llama, Mistral and Gemma bases")
+                print(f"export {sp.name}: no adapter.gguf: {m['gguf']['skipped']}{no_modelfile}", flush=True)
         root = Path(specs[0].config["paths"]["exports"])
         every = [json.loads(p.read_text()) for p in sorted(root.glob("*/manifest.json"))]
         serving_recipes(root, specs[0].config["model"]["model_name_or_path"], every)
-        print(f"serving: {root / 'serve_vllm.sh'} (vLLM, all adapters), {root}/<name>/Modelfile (Ollama)")
+        print(f"serving: {root / 'serve_vllm.sh'} (vLLM, all adapters), {root}/<name>/Modelfile (Ollama), "
+              f"{root}/<name>/adapter.gguf (llama.cpp --lora)")
     except ConfigError as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 2
