@@ -20,14 +20,23 @@ RESUME ?=
 DRY_RUN ?=
 MERGED ?=
 FORCE ?=
+LAUNCH ?=
+GPUS ?=
+N ?=
 
 overlay := $(if $(CONFIG),--overlay $(CONFIG))
 # train and eval read the datasets where extract wrote them
 data := $(if $(DATA),paths.data=$(DATA))
 DEMO := --overlay configs/demo.yaml
+# LAUNCH=ddp|fsdp|zero2|zero3 (configs/accelerate/<name>.yaml) or LAUNCH=path.yaml runs training under
+# `accelerate launch` with GPUS processes (default: one per visible GPU).
+accel_file = $(if $(filter %.yaml %.yml,$(LAUNCH)),$(LAUNCH),configs/accelerate/$(LAUNCH).yaml)
+gpus = $(or $(GPUS),$(shell $(PY) -c 'import torch; print(max(torch.cuda.device_count(), 1))'))
+train_cmd = $(if $(LAUNCH),$(VENV)/bin/accelerate launch --config_file $(accel_file) --num_processes $(gpus) -m train,$(PY) -m train)
+check_launch = $(if $(LAUNCH),@test -f $(accel_file) || { echo "LAUNCH=$(LAUNCH): no $(accel_file) (ddp, fsdp, zero2, zero3 or a .yaml path)"; exit 2; })
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup extract data-report train train-all eval eval-all export export-all demo test clean-demo
+.PHONY: help setup extract data-report train train-all inspect eval eval-all export export-all demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
@@ -35,6 +44,8 @@ help:
 	@echo "                                 agent logs -> data/<specialist>/ (no source named: every default location)"
 	@echo "make data-report                 counts, lengths, tools, outcomes, plots -> reports/data/"
 	@echo "make train NAME=serpent [ARGS='learning_rate=1e-4'] [RESUME=1] [DRY_RUN=1]"
+	@echo "make train NAME=serpent LAUNCH=ddp|fsdp|zero2|zero3 [GPUS=N]   several GPUs, accelerate launch"
+	@echo "make inspect NAME=serpent [N=3]   N training windows, trained tokens in colour, and the trained share"
 	@echo "make eval NAME=serpent          held-out loss of base vs adapter -> reports/serpent/"
 	@echo "make export NAME=serpent [MERGED=1] [FORCE=1]   -> exports/serpent/"
 	@echo "make train-all | eval-all | export-all"
@@ -64,10 +75,16 @@ data-report: $(STAMP)
 
 train: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make train NAME=<specialist>"; exit 2; }
-	$(PY) -m train $(NAME) $(overlay) $(if $(RESUME),--resume) $(if $(DRY_RUN),--dry-run) $(data) $(ARGS)
+	$(check_launch)
+	$(train_cmd) $(NAME) $(overlay) $(if $(RESUME),--resume) $(if $(DRY_RUN),--dry-run) $(data) $(ARGS)
 
 train-all: $(STAMP)
-	$(PY) -m train --all $(overlay) $(data) $(ARGS)
+	$(check_launch)
+	$(train_cmd) --all $(overlay) $(if $(RESUME),--resume) $(data) $(ARGS)
+
+inspect: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make inspect NAME=<specialist> [N=3]"; exit 2; }
+	$(PY) -m train $(NAME) --inspect $(N) $(overlay) $(data) $(ARGS)
 
 eval: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make eval NAME=<specialist>"; exit 2; }

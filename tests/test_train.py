@@ -252,6 +252,21 @@ def test_training_prints_one_line_with_steps_and_held_out_loss(trained):
     assert "held-out loss" in line[0] and line[0].endswith("adapter")
 
 
+def test_training_prints_progress_lines_with_the_loss_and_tokens_per_second(trained):
+    lines = [line for line in trained["stdout"].splitlines() if "'loss'" in line]
+    assert len(lines) == 2 and all("'tokens_per_second'" in line for line in lines)  # logging_steps 3 of 6
+
+
+def test_training_on_a_cpu_uses_the_plain_loss(trained):
+    assert trained["summary"]["lm_head_loss"] == "plain" and trained["summary"]["processes"] == 1
+
+
+def test_training_reports_windows_over_max_length_in_its_summary(trained):
+    t = trained["summary"]["truncation"]
+    assert t["max_length"] == 1536 and t["windows"] == trained["summary"]["train_windows"]
+    assert t["over_max_length"] == trained["summary"]["windows_over_max_length"]
+
+
 def test_trained_adapter_changes_the_models_output(trained, workspace):
     import torch
     from peft import PeftModel

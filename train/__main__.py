@@ -3,8 +3,10 @@
     python -m train serpent                          # configs/defaults.yaml + configs/serpent.yaml
     python -m train serpent learning_rate=1e-4       # any SFTConfig / LoraConfig / ModelConfig field
     python -m train serpent --dry-run                # resolved config, dataset sizes, token lengths
+    python -m train serpent --inspect 3              # 3 training windows, trained tokens in colour
     python -m train serpent --resume                 # continue from the latest checkpoint
     python -m train --all --overlay configs/demo.yaml
+    accelerate launch --config_file configs/accelerate/ddp.yaml --num_processes 2 -m train serpent
 """
 from __future__ import annotations
 
@@ -22,15 +24,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--all", action="store_true", help="every specialist that has a dataset, one after another")
     p.add_argument("--overlay", default=None, help="config overlay, e.g. configs/demo.yaml")
     p.add_argument("--dry-run", action="store_true", help="print the resolved configuration and data, then exit")
+    p.add_argument("--inspect", nargs="?", const="3", default=None, metavar="N",
+                   help="print N training windows (default 3) with the trained tokens coloured, then exit")
     p.add_argument("--resume", action="store_true", help="resume from the latest checkpoint in outputs/NAME/")
     a = p.parse_intermixed_args(argv)
     from train.model import quiet_libraries
 
     quiet_libraries()
+    if a.inspect is not None and not a.inspect.isdigit():  # `--inspect serpent`: N left out, the next item taken
+        a.items.insert(0, a.inspect)
+        a.inspect = "3"
     names = [x for x in a.items if "=" not in x]
     overrides = [x for x in a.items if "=" in x]
     try:
-        from .sft import NoTrainingData, dry_run, known_fields, load_specialist, train
+        from .sft import (NoTrainingData, check_switches, dry_run, inspect, is_main_process, known_fields,
+                          load_specialist, say, train)
 
         names = cfglib.select_names(  # the overrides count: `paths.data=DIR` says where the datasets are
             names, a.all, lambda sp: sp.path("data").is_dir(), "no specialist has a dataset; run `make extract` first",
@@ -38,24 +46,34 @@ def main(argv: list[str] | None = None) -> int:
 
         specs = [load_specialist(n, a.overlay, overrides) for n in names]  # every config checked before any model loads
         for sp in specs:
+            check_switches(sp)
+        for sp in specs:
             try:
-                if a.dry_run:
-                    dry_run(sp)
+                if a.dry_run or a.inspect is not None:
+                    if not is_main_process():  # under a launcher, one copy of the report
+                        continue
+                    if a.dry_run:
+                        dry_run(sp)
+                    else:
+                        inspect(sp, int(a.inspect))
                     continue
-                print(f"train {sp.name}: {sp.config['model']['model_name_or_path']} on {sp.path('data')}", flush=True)
+                say(f"train {sp.name}: {sp.config['model']['model_name_or_path']} on {sp.path('data')}")
                 s = train(sp, resume=a.resume)
             except NoTrainingData as e:
                 if not a.all:
                     raise
-                print(f"train: skipped {e}", file=sys.stderr, flush=True)  # --all goes on with the others
+                say(f"train: skipped {e}", file=sys.stderr)  # --all goes on with the others
                 continue
             before = f"{s['eval_loss_before']:.3f} -> " if s["eval_loss_before"] is not None else ""
             after = f"{s['eval_loss_after']:.3f}" if s["eval_loss_after"] is not None else "n/a (no test split)"
-            print(f"train {sp.name}: {s['global_step']} steps, {s['tokens_seen']} tokens in {s['wall_seconds']} s "
-                  f"({s['tokens_per_second']} tok/s), held-out loss {before}{after} -> {sp.path('outputs')}/adapter"
-                  + (f" (resumed from {s['resumed_from']})" if s["resumed_from"] else ""), flush=True)
+            say(f"train {sp.name}: {s['global_step']} steps, {s['tokens_seen']} tokens in {s['wall_seconds']} s "
+                f"({s['tokens_per_second']} tok/s), held-out loss {before}{after} -> {sp.path('outputs')}/adapter"
+                + (f" (resumed from {s['resumed_from']})" if s["resumed_from"] else ""))
     except ConfigError as e:
-        print(f"train: error: {e}", file=sys.stderr)
+        from .sft import is_main_process
+
+        if is_main_process():
+            print(f"train: error: {e}", file=sys.stderr)
         return 2
     return 0
 

@@ -65,6 +65,8 @@ def load_model(model_cfg: dict[str, Any], *, for_training: bool = False):
 
     name = model_cfg["model_name_or_path"]
     mc = ModelConfig(**model_cfg)
+    if (mc.load_in_4bit or mc.load_in_8bit) and mc.dtype in (None, "auto"):
+        mc.dtype = "bfloat16"  # QLoRA computes in bf16 (it is also bitsandbytes' 4-bit compute dtype, which takes no "auto")
     kwargs: dict[str, Any] = {"revision": mc.model_revision, "dtype": torch_dtype(mc.dtype)}
     if mc.attn_implementation:
         kwargs["attn_implementation"] = mc.attn_implementation

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import shutil
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,23 @@ import yaml
 from extract import config as cfglib
 from extract.config import ConfigError, Specialist
 
+# report_to backends whose module or pip package is not the backend's own name: (modules, pip package)
+REPORTERS = {"tensorboard": (("tensorboard", "tensorboardX"), "tensorboard"), "azure_ml": (("azureml",), "azureml-core"),
+             "flyte": (("flytekit",), "flytekit")}
+
 
 class NoTrainingData(ConfigError):
     """The specialist's train split is missing or empty (`--all` skips it)."""
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a `torchrun`/`accelerate launch` job, or a plain run: the one process that prints and writes."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def say(*args, **kwargs) -> None:
+    if is_main_process():
+        print(*args, **kwargs, flush=True)
 
 
 def known_fields() -> dict[str, set[str]]:
@@ -45,8 +59,92 @@ def load_specialist(name: str, overlay: str | None, overrides: list[str]) -> Spe
     known = known_fields()
     sp = cfglib.specialist(name, overlay=overlay, overrides=overrides, known=known)
     check_keys(sp.config, known, f"configs/{name}.yaml" + (f" + {overlay}" if overlay else ""))
+    resolve_packing(sp.config)
     return sp
 
+
+# --- GPU switches ---------------------------------------------------------------------------------------------------
+
+def _installed(*modules: str) -> bool:
+    return any(importlib.util.find_spec(m) is not None for m in modules)
+
+
+def _accelerator() -> str | None:
+    """"cuda", "xpu" or "mps" when torch sees one, else None (a CPU-only machine)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if hasattr(torch, "xpu") and torch.xpu.is_available():
+        return "xpu"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return None
+
+
+def flash_attention() -> str | None:
+    """The FlashAttention implementation transformers can use here (CUDA and the flash-attn package), if any."""
+    return next((fa for fa in ("flash_attention_3", "flash_attention_2") if _flash_available(fa)), None)
+
+
+def _flash_available(implementation: str) -> bool:
+    from transformers.utils import is_flash_attn_2_available, is_flash_attn_3_available
+
+    return {"flash_attention_2": is_flash_attn_2_available, "flash_attention_3": is_flash_attn_3_available}[
+        implementation]()
+
+
+def resolve_packing(cfg: dict[str, Any]) -> None:
+    """`sft.packing: auto`: packing on, with FlashAttention, where FlashAttention is available; off elsewhere (CPU)."""
+    if cfg["sft"].get("packing") != "auto":
+        return
+    fa = flash_attention()
+    cfg["sft"]["packing"] = fa is not None
+    if fa and not cfg["model"].get("attn_implementation"):
+        cfg["model"]["attn_implementation"] = fa  # packed rows are kept apart by FlashAttention's varlen kernels
+
+
+def check_switches(sp: Specialist) -> None:
+    """The GPU switches, report_to backends and every SFTConfig value, checked before any dataset or model loads."""
+    model, sft = sp.config["model"], sp.config["sft"]
+    gpu = _accelerator() == "cuda"
+    for key in ("load_in_4bit", "load_in_8bit"):
+        if model.get(key):
+            missing = ([] if gpu else ["a CUDA GPU (none here)"]) + \
+                ([] if _installed("bitsandbytes") else ["bitsandbytes (pip install bitsandbytes)"])
+            if missing:
+                raise ConfigError(f"{sp.name}: model.{key} (QLoRA) needs {' and '.join(missing)}; "
+                                  f"drop model.{key} to train in full precision")
+    if sft.get("use_liger_kernel"):
+        missing = ([] if _accelerator() in ("cuda", "xpu") else ["a GPU (Liger's kernels are Triton; none here)"]) + \
+            ([] if _installed("liger_kernel") else ["liger-kernel (pip install liger-kernel)"])
+        if missing:
+            raise ConfigError(f"{sp.name}: sft.use_liger_kernel needs {' and '.join(missing)}; "
+                              f"set sft.use_liger_kernel=false")
+    attn = model.get("attn_implementation") or ""
+    if attn in ("flash_attention_2", "flash_attention_3") and not _flash_available(attn):
+        raise ConfigError(f"{sp.name}: model.attn_implementation={attn} needs a CUDA GPU and the flash-attn package "
+                          f"(pip install flash-attn); use sdpa here")
+    reporters = sft.get("report_to")
+    for r in [reporters] if isinstance(reporters, str) else list(reporters or []):
+        if r in ("none", "all"):
+            continue
+        from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+        if r not in INTEGRATION_TO_CALLBACK:
+            raise ConfigError(f"{sp.name}: sft.report_to={r} is not a logging backend transformers knows "
+                              f"({', '.join(sorted(INTEGRATION_TO_CALLBACK))})")
+        modules, package = REPORTERS.get(r, ((r,), r))
+        if not _installed(*modules):
+            raise ConfigError(f"{sp.name}: sft.report_to={r} but {r} is not installed (pip install {package}); "
+                              f"or set sft.report_to=none")
+    try:
+        sft_config(sp, sp.path("outputs") / "checkpoints")
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{sp.name}: the sft section is not a valid SFTConfig: {str(e).strip().splitlines()[0]}") from None
+
+
+# --- data and configs -----------------------------------------------------------------------------------------------
 
 def load_splits(sp: Specialist):
     """The specialist's DatasetDict from data/<name>, read in memory (TRL must not write caches beside it)."""
@@ -59,14 +157,15 @@ def load_splits(sp: Specialist):
     return ds
 
 
-def sft_config(sp: Specialist, output_dir: Path):
+def sft_config(sp: Specialist, output_dir: Path, **overrides):
     import torch
     from trl import SFTConfig
 
-    args = dict(sp.config["sft"])
+    args = {**sp.config["sft"], **overrides}
     if "bf16" not in args and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
-        args["bf16"] = False  # TRL defaults to bf16, which raises on a CPU
-    if not torch.cuda.is_available():
+        args["bf16"] = False  # TRL defaults to bf16: it raises on a CPU, or with use_cpu is slower (stack-notes 3)
+    if _accelerator() is None:
+        args.setdefault("use_cpu", True)  # and, under torchrun / accelerate launch, the gloo backend
         args.setdefault("dataloader_pin_memory", False)
     args.setdefault("include_num_input_tokens_seen", "non_padding")
     args.setdefault("run_name", sp.name)
@@ -79,11 +178,61 @@ def lora_config(sp: Specialist):
     return LoraConfig(**sp.config["lora"])
 
 
-def token_lengths(tok, rows, chat_template=None, limit: int = 2000) -> list[int]:
-    from .masking import tokenize
+def masking_method(sp: Specialist, tok) -> str:
+    """How the trained tokens are found: "markers", "patched", "diff" (see train/masking.py) or "off"."""
+    from .masking import TemplateError, method
 
-    return [len(tokenize(tok, r["messages"], r["tools"], chat_template)[0]) for r in rows.select(
-        range(min(limit, len(rows))))]
+    if not sp.config["sft"].get("assistant_only_loss"):
+        return "off"
+    try:
+        return method(tok)
+    except TemplateError as e:
+        raise ConfigError(f"{sp.name}: {e}") from None
+
+
+MASKING = {"markers": "the chat template's {% generation %} markers",
+           "patched": "TRL's patched copy of the chat template",
+           "diff": "the template-agnostic diff (the chat template has no {% generation %} markers and TRL has no "
+                   "patched copy of it): each assistant turn, end-of-turn token included",
+           "off": "none: sft.assistant_only_loss is false, every token is trained"}
+
+
+def encode(sp: Specialist, tok, rows, how: str, limit: int | None = None) -> list[tuple[list[int], list[int]]]:
+    """Token ids and trained-token mask of each row (the first `limit`), as training sees them."""
+    from .masking import TemplateError, tokenize, training_template
+
+    template = training_template(tok) if how == "patched" else None
+    out = []
+    for i, r in enumerate(rows.select(range(min(limit, len(rows)))) if limit else rows):
+        try:
+            ids, mask = tokenize(tok, r["messages"], r["tools"], template)
+        except TemplateError as e:
+            raise ConfigError(f"{sp.name}: window {i} (session {r.get('session_id')}): {e}") from None
+        out.append((ids, [1] * len(ids) if how == "off" else mask))
+    return out
+
+
+def pretokenized(encoded: list[tuple[list[int], list[int]]]):
+    """Rows SFTTrainer takes as they are: it builds labels from `assistant_masks`, then truncates like any row."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({"input_ids": [ids for ids, _ in encoded], "assistant_masks": [m for _, m in encoded]})
+
+
+def training_args(sp: Specialist, output_dir: Path, how: str):
+    """The SFTConfig; with the diff method TRL gets tokenized rows and must not look for markers itself (the mask
+    travels in their `assistant_masks` column, which TRL applies to tokenized rows whatever assistant_only_loss says)."""
+    return sft_config(sp, output_dir, **({"assistant_only_loss": False} if how == "diff" else {}))
+
+
+def training_rows(sp: Specialist, tok, ds, how: str):
+    """(train rows, test rows or None, encoded train windows) for SFTTrainer: the extracted rows, which TRL renders
+    and masks itself, or with the diff method our tokenized rows. `encoded` covers the first 2000 windows at least."""
+    test = ds["test"] if "test" in ds and len(ds["test"]) else None
+    if how != "diff":
+        return ds["train"], test, encode(sp, tok, ds["train"], how, limit=2000)
+    encoded = encode(sp, tok, ds["train"], how)
+    return pretokenized(encoded), pretokenized(encode(sp, tok, test, how)) if test else None, encoded
 
 
 def describe_lengths(lengths: list[int], max_length: int | None) -> str:
@@ -95,45 +244,127 @@ def describe_lengths(lengths: list[int], max_length: int | None) -> str:
             f"max {max(lengths)}; {over} of {len(lengths)} over max_length {max_length}")
 
 
+def over_length(encoded, args) -> dict[str, Any]:
+    """Windows longer than max_length: how many, and what SFTTrainer does with them under this config."""
+    L = args.max_length
+    over = [(ids, mask) for ids, mask in encoded if L and len(ids) > L]
+    report = {"windows": len(encoded), "over_max_length": len(over), "max_length": L,
+              "trained_tokens_cut": 0, "windows_dropped": 0}
+    if not over:
+        return report
+    if args.packing and args.packing_strategy == "bfd_split":
+        report["action"] = f"packing (bfd_split) splits each into pieces of at most {L} tokens; nothing is cut"
+    elif args.packing and args.packing_strategy == "wrapped":
+        report["action"] = f"packing (wrapped) cuts the token stream into {L}-token blocks; nothing is cut"
+    else:
+        report["trained_tokens_cut"] = sum(sum(mask[L:]) for _, mask in over)
+        report["windows_dropped"] = 0 if args.packing else sum(1 for _, mask in over if not any(mask[:L]))
+        report["action"] = (f"{'packing (bfd) keeps' if args.packing else 'TRL keeps'} the first {L} tokens of each: "
+                            f"{report['trained_tokens_cut']} trained tokens are cut"
+                            + ("" if args.packing else f" and {report['windows_dropped']} windows left with no "
+                               f"trained token are dropped"))
+    return report
+
+
+def describe_over_length(report: dict[str, Any]) -> str | None:
+    if not report["over_max_length"]:
+        return None
+    return (f"{report['over_max_length']} of {report['windows']} train windows are longer than max_length "
+            f"{report['max_length']}; {report['action']}. Re-extract with extract.window_tokens <= "
+            f"{report['max_length']} to avoid it.")
+
+
 def dry_run(sp: Specialist) -> None:
-    from .masking import training_template
     from .model import load_tokenizer
 
     ds = load_splits(sp)
     tok = load_tokenizer(sp.config["model"])
+    how = masking_method(sp, tok)
+    encoded = encode(sp, tok, ds["train"], how, limit=2000)
     print(f"# {sp.name} ({sp.language}): resolved configuration")
     print(yaml.safe_dump({k: sp.config[k] for k in ("model", "lora", "sft", "paths")}, sort_keys=False).rstrip())
     print(f"dataset {sp.path('data')}: train {len(ds['train'])} windows, test {len(ds.get('test', []))} windows")
-    print(describe_lengths(token_lengths(tok, ds["train"], training_template(tok)), sp.config["sft"].get("max_length")))
+    print(f"trained tokens found by {MASKING[how]}")
+    print(describe_lengths([len(ids) for ids, _ in encoded], sp.config["sft"].get("max_length")))
+    note = describe_over_length(over_length(encoded, sft_config(sp, sp.path("outputs") / "checkpoints")))
+    if note:
+        print(note)
 
+
+def inspect(sp: Specialist, n: int = 3) -> None:
+    """A few training windows with the trained tokens coloured apart from the masked ones, and the trained share."""
+    from .masking import colour
+    from .model import load_tokenizer
+
+    ds = load_splits(sp)
+    tok = load_tokenizer(sp.config["model"])
+    how = masking_method(sp, tok)
+    args = sft_config(sp, sp.path("outputs") / "checkpoints")
+    splits = args.packing and args.packing_strategy in ("bfd_split", "wrapped")  # long windows are split, not cut
+    L = None if splits else args.max_length
+    rows = ds["train"]
+    encoded = encode(sp, tok, rows, how, limit=2000)
+    print(f"# {sp.name}: trained tokens found by {MASKING[how]}")
+    print("# trained text is green, masked text dimmed" if not os.environ.get("NO_COLOR")
+          else "# trained text is between ⟦ and ⟧")
+    for i, (ids, mask) in enumerate(encoded[:n]):
+        row = rows[i]
+        kept, kept_mask = (ids[:L], mask[:L]) if L else (ids, mask)
+        print(f"\n## window {i}: session {row.get('session_id')} window {(row.get('window_index') or 0) + 1}"
+              f"/{row.get('window_count') or 1}: {len(ids)} tokens, {sum(kept_mask)} trained "
+              f"({100 * sum(kept_mask) / max(len(kept), 1):.1f}%)")
+        print(colour(tok, kept, kept_mask))
+        if len(ids) > len(kept):
+            print(f"[... {len(ids) - len(kept)} more tokens past max_length {L} ({sum(mask[L:])} of them assistant "
+                  f"tokens): not trained ...]")
+    total = sum(min(len(ids), L or len(ids)) for ids, _ in encoded)
+    trained = sum(sum(mask[:L] if L else mask) for _, mask in encoded)
+    print(f"\n{sp.name}: {trained} of {total} tokens trained ({100 * trained / max(total, 1):.1f}%) over "
+          f"{len(encoded)} train windows" + (f" (the first {len(encoded)} of {len(rows)})" if len(rows) > len(encoded)
+                                             else ""))
+    print(describe_lengths([len(ids) for ids, _ in encoded], args.max_length))
+    note = describe_over_length(over_length(encoded, args))
+    if note:
+        print(note)
+
+
+# --- training -------------------------------------------------------------------------------------------------------
 
 def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any]:
-    """Fit and save the adapter; the previous adapter stays in place until the new one is complete."""
-    from trl import SFTTrainer
+    """Fit and save the adapter; the previous adapter stays in place until the new one is complete.
 
-    from .masking import training_template
+    Under `accelerate launch`/`torchrun` every process runs this; only the main one prints and writes files, and all
+    of them take part in evaluating and saving (FSDP and ZeRO-3 gather the weights across processes)."""
+    from accelerate import PartialState
+
     from .model import load_model, load_tokenizer, resolve_base
+    from .trainer import SpecialistTrainer
 
     ds = load_splits(sp)
     out = sp.path("outputs")
     ckpt = out / "checkpoints"
+    tok = load_tokenizer(sp.config["model"])
+    how = masking_method(sp, tok)
+    args = training_args(sp, ckpt, how)
+    state = PartialState()  # set up by SFTConfig: the process group under a launcher
+    train_rows, test, encoded = training_rows(sp, tok, ds, how)
+    report = over_length(encoded, args)
+    if report["over_max_length"]:
+        say(f"{sp.name}: {describe_over_length(report)}", file=sys.stderr)
+    if len(encoded) == len(ds["train"]) and report["windows_dropped"] == len(encoded):
+        raise ConfigError(f"{sp.name}: no train window has a trained token within its first max_length "
+                          f"{args.max_length} tokens; raise sft.max_length or re-extract with a smaller "
+                          f"extract.window_tokens")
+
     last = _last_checkpoint(ckpt)
     if resume and last is None:
-        print(f"{sp.name}: RESUME asked but no checkpoint in {ckpt}; starting from step 0", file=sys.stderr)
-    if not resume and ckpt.exists():
+        say(f"{sp.name}: RESUME asked but no checkpoint in {ckpt}; starting from step 0", file=sys.stderr)
+    if not resume and ckpt.exists() and state.is_main_process:
         shutil.rmtree(ckpt)  # a fresh run; checkpoints of an earlier run would be mixed into this one
-    args = sft_config(sp, ckpt)
-    tok = load_tokenizer(sp.config["model"])
-    lengths = token_lengths(tok, ds["train"], training_template(tok))
-    over = sum(n > args.max_length for n in lengths) if args.max_length else 0
-    if over:
-        print(f"{sp.name}: {over} of {len(lengths)} train windows are longer than max_length {args.max_length}; "
-              f"TRL keeps their first {args.max_length} tokens (rows left without assistant tokens are dropped). "
-              f"Re-extract with extract.window_tokens <= max_length to avoid it.", file=sys.stderr)
+    state.wait_for_everyone()
     model = load_model(sp.config["model"], for_training=True)
-    test = ds["test"] if "test" in ds and len(ds["test"]) else None
-    trainer = SFTTrainer(model=model, args=args, train_dataset=ds["train"], eval_dataset=test,
-                         processing_class=tok, peft_config=lora_config(sp))
+    trainer = SpecialistTrainer(model=model, args=args, train_dataset=train_rows, eval_dataset=test,
+                                processing_class=tok, peft_config=lora_config(sp))
     before = trainer.evaluate()["eval_loss"] if test is not None and not (resume and last) else None
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=str(last) if resume and last else None)
@@ -147,10 +378,12 @@ def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any]:
         "train_windows": len(ds["train"]), "test_windows": len(test) if test is not None else 0,
         "tokens_seen": tokens, "train_loss": round(result.training_loss, 4), "wall_seconds": round(wall, 1),
         "tokens_per_second": round(tokens / wall, 1) if wall else None,
-        "eval_loss_before": before, "eval_loss_after": after, "windows_over_max_length": over,
+        "eval_loss_before": before, "eval_loss_after": after, "windows_over_max_length": report["over_max_length"],
+        "truncation": report, "masking": how, "processes": state.num_processes,
+        "lm_head_loss": "fused" if trainer.fused_lm_head else "plain",
         "data_fingerprint": _fingerprint(sp), "config": {k: sp.config[k] for k in ("model", "lora", "sft")},
     }
-    _save(trainer, tok, out, summary)
+    _save(trainer, tok, out, summary, state)
     return summary
 
 
@@ -167,21 +400,31 @@ def _fingerprint(sp: Specialist) -> str | None:
     return None
 
 
-def _save(trainer, tok, out: Path, summary: dict[str, Any]) -> None:
-    """Write adapter/ and training_summary.json beside the checkpoints, replacing the old ones only when complete."""
-    tmp = out / f".adapter-{uuid.uuid4().hex[:8]}"
+def _save(trainer, tok, out: Path, summary: dict[str, Any], state) -> None:
+    """Write adapter/ and training_summary.json beside the checkpoints, replacing the old ones only when complete.
+
+    Every process calls `save_model` (a sharded model is gathered across them); only the main one writes."""
+    tmp = out / ".adapter-partial"  # one name every process agrees on; a leftover of a killed run is replaced
+    if state.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    state.wait_for_everyone()
     try:
         trainer.save_model(str(tmp))
-        tok.save_pretrained(str(tmp))
-        (tmp / "training_args.bin").unlink(missing_ok=True)
+        if state.is_main_process:
+            tok.save_pretrained(str(tmp))
+            (tmp / "training_args.bin").unlink(missing_ok=True)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # a half-written adapter must not linger beside the real one
+        if state.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)  # a half-written adapter must not linger beside the real one
         raise
-    old = out / f".old-{uuid.uuid4().hex[:8]}"
-    if (out / "adapter").exists():
-        (out / "adapter").rename(old)
-    tmp.rename(out / "adapter")
-    shutil.rmtree(old, ignore_errors=True)
-    st = out / f".summary-{uuid.uuid4().hex[:8]}.json"
-    st.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    os.replace(st, out / "training_summary.json")
+    if state.is_main_process:
+        old = out / ".adapter-old"
+        shutil.rmtree(old, ignore_errors=True)
+        if (out / "adapter").exists():
+            (out / "adapter").rename(old)
+        tmp.rename(out / "adapter")
+        shutil.rmtree(old, ignore_errors=True)
+        st = out / ".training_summary.json.partial"
+        st.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        os.replace(st, out / "training_summary.json")
+    state.wait_for_everyone()
