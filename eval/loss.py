@@ -30,34 +30,102 @@ def encode(tok, rows: Iterable[dict[str, Any]], chat_template: str | None, max_l
     return out
 
 
-def window_losses(model, encoded, *, batch_size: int = 8, pad_id: int = 0) -> list[WindowLoss]:
-    """Per-window summed NLL over trained tokens; right-padded batches sorted by length (same numbers as one at a time)."""
+MIN_SHARED_PREFIX = 32  # tokens; shorter common prefixes are not worth a separate forward
+
+
+def _targets(labels: list[int]) -> list[int]:
+    """Positions whose token is scored: trained (label != -100) and not the first (nothing predicts it)."""
+    return [t for t in range(1, len(labels)) if labels[t] != -100]
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def batches(seqs: list[list[int]], indices: list[int], batch_size: int, share_prefix: bool) -> list[list[int]]:
+    """Indices of seqs in batches: sequences sharing a prefix (system prompt and tools) together, then by length."""
+    if not share_prefix:
+        order = sorted(indices, key=lambda i: len(seqs[i]))
+        return [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
+    groups: list[list[int]] = []
+    for i in sorted(indices, key=lambda i: seqs[i]):  # lexicographic: a shared prefix makes neighbours
+        if groups and common_prefix(seqs[groups[-1][0]], seqs[i]) >= MIN_SHARED_PREFIX:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    out = []
+    for g in groups:
+        g.sort(key=lambda i: len(seqs[i]))
+        out += [g[b:b + batch_size] for b in range(0, len(g), batch_size)]
+    return out
+
+
+def prefix_cache(model, prefix: list[int], copies: int):
+    """The KV cache of `prefix`, computed once and repeated for a batch of `copies` rows."""
+    import torch
+
+    device = next(model.parameters()).device
+    cache = model(input_ids=torch.tensor([prefix], device=device), use_cache=True, logits_to_keep=1).past_key_values
+    cache.batch_repeat_interleave(copies)
+    return cache
+
+
+def window_losses(model, encoded, *, batch_size: int = 8, pad_id: int = 0,
+                  share_prefix: bool = True) -> list[WindowLoss]:
+    """Per-window summed NLL over trained tokens, batched; the same numbers as one window at a time.
+
+    What makes it fast without changing a number:
+    - right padding and no attention mask: in a causal model a real token never sees the padding after it;
+    - each window ends at its last trained token (later tokens change no scored logit);
+    - windows sharing a prefix (the system prompt and the tool definitions, most of a short window) are batched
+      together, and the batch's common prefix runs once; its KV cache is repeated for the rest of each window;
+    - logits only at the positions that predict a trained token (`logits_to_keep` as a boolean mask).
+    """
     import torch
     import torch.nn.functional as F
 
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][1]))
     results: dict[int, WindowLoss] = {}
+    targets = {}
+    for i, (sid, ids, labels, nbytes) in enumerate(encoded):
+        targets[i] = _targets(labels)
+        if not targets[i]:
+            results[i] = WindowLoss(sid, 0.0, 0, nbytes)
+    scored = [i for i in range(len(encoded)) if targets[i]]
     model.eval()
     device = next(model.parameters()).device
     with torch.no_grad():
-        for b in range(0, len(order), batch_size):
-            idx = order[b:b + batch_size]
-            width = max(len(encoded[i][1]) for i in idx)
+        for idx in batches([e[1] for e in encoded], scored, batch_size, share_prefix):
+            seqs = [encoded[i][1][:targets[i][-1] + 1] for i in idx]
+            shared = 0
+            if share_prefix and len(idx) > 1:
+                shared = min(common_prefix(seqs[0], s) for s in seqs)
+                shared = min(shared, min(targets[i][0] for i in idx) - 1)  # every scored logit after the prefix
+                shared = shared if shared >= MIN_SHARED_PREFIX else 0
+            width = max(len(s) for s in seqs) - shared
             ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            labels = torch.full((len(idx), width), -100, dtype=torch.long)
-            attn = torch.zeros((len(idx), width), dtype=torch.long)
+            keep = torch.zeros((len(idx), width), dtype=torch.bool)
+            gold = []
+            for row, (i, s) in enumerate(zip(idx, seqs)):
+                ids[row, :len(s) - shared] = torch.tensor(s[shared:])
+                for t in targets[i]:
+                    keep[row, t - 1 - shared] = True  # the logit at t-1 predicts token t
+            for row, i in enumerate(idx):  # row-major, the order of the boolean selection below
+                gold += [encoded[i][1][t] for t in targets[i]]
+            kwargs = {}
+            if shared:
+                kwargs = {"past_key_values": prefix_cache(model, seqs[0][:shared], len(idx)), "use_cache": True}
+            logits = model(input_ids=ids.to(device), logits_to_keep=keep.to(device), **kwargs).logits
+            if logits.dim() == 3:  # a model whose forward does not take a boolean logits_to_keep: all positions
+                logits = logits[keep.to(device)]
+            nll = F.cross_entropy(logits.float(), torch.tensor(gold, device=device), reduction="none")
+            rows = keep.nonzero()[:, 0].to(device)
+            sums = torch.zeros(len(idx), dtype=torch.float64, device=device).index_add_(0, rows, nll.double())
             for row, i in enumerate(idx):
-                n = len(encoded[i][1])
-                ids[row, :n] = torch.tensor(encoded[i][1])
-                labels[row, :n] = torch.tensor(encoded[i][2])
-                attn[row, :n] = 1
-            logits = model(input_ids=ids.to(device), attention_mask=attn.to(device)).logits.float()
-            shift_logits, shift_labels = logits[:, :-1], labels[:, 1:].to(device)
-            nll = F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
-                                  ignore_index=-100, reduction="none").view(len(idx), -1)
-            counts = (shift_labels != -100).sum(dim=1)
-            for row, i in enumerate(idx):
-                results[i] = WindowLoss(encoded[i][0], float(nll[row].sum()), int(counts[row]), encoded[i][3])
+                results[i] = WindowLoss(encoded[i][0], float(sums[row]), len(targets[i]), encoded[i][3])
     return [results[i] for i in range(len(encoded))]
 
 

@@ -14,6 +14,9 @@ from extract.config import ConfigError, Specialist
 
 from .loss import bits_per_byte, bootstrap, encode, mean_loss, window_losses
 
+# eval.* keys and their defaults (configs/defaults.yaml sets them; these apply where a config predates a key)
+DEFAULTS = {"batch_size": 8, "max_turns": 200, "max_new_tokens": 256, "matrix_next_action": False}
+
 
 class NothingHeldOut(ConfigError):
     """The specialist's test split is missing or empty: there is nothing to evaluate on (`--all` skips it)."""
@@ -28,6 +31,20 @@ def code_version() -> str:
         return (rev + ("-dirty" if dirty else "")) or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def eval_setting(sp: Specialist, key: str):
+    value = sp.config.get("eval", {}).get(key, DEFAULTS[key])
+    if key == "max_turns" and value is None:
+        return None  # every held-out turn
+    if isinstance(DEFAULTS[key], bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"eval.{key}: expected true or false, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "max_turns" else 1):
+        raise ConfigError(f"eval.{key}: expected a whole number {'>= 0' if key == 'max_turns' else '>= 1'}, "
+                          f"got {value!r}")
+    return value
 
 
 def adapter_dir(sp: Specialist) -> Path:
@@ -48,38 +65,69 @@ def check_base(sp: Specialist, adapter: Path) -> None:
                           f"{wanted}; retrain, or set model.model_name_or_path to the adapter's base")
 
 
-def evaluate(sp: Specialist) -> dict[str, Any]:
-    from peft import PeftModel
-
+def held_out(sp: Specialist):
+    """The specialist's test split, or NothingHeldOut (one line) when it is missing or empty."""
     from extract.writer import open_dataset
 
-    from train.masking import training_template
-    from train.model import load_model, load_tokenizer
-
-    adapter = adapter_dir(sp)
-    check_base(sp, adapter)
     data = sp.path("data")
     ds = open_dataset(sp.name, data)
     if "test" not in ds or len(ds["test"]) == 0:
         raise NothingHeldOut(f"{sp.name}: the test split at {data} is empty; nothing held out to evaluate on "
                              f"(raise extract.test_fraction or extract more sessions)")
+    return ds["test"]
+
+
+def file_digest(path: Path) -> str | None:
+    import hashlib
+
+    if not path.is_file():
+        return None
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def evaluate(sp: Specialist) -> dict[str, Any]:
+    """Base vs adapter on the held-out windows: loss (the training mask) and next action; writes reports/<name>/."""
+    from peft import PeftModel
+
+    from train.masking import training_template
+    from train.model import load_model, load_tokenizer, resolve_base
+
+    from .actions import evaluate_turns, held_out_turns
+
+    settings = {k: eval_setting(sp, k) for k in ("batch_size", "max_turns", "max_new_tokens")}
+    adapter = adapter_dir(sp)
+    check_base(sp, adapter)
+    test = held_out(sp)
     tok = load_tokenizer(sp.config["model"])
-    enc = encode(tok, ds["test"], training_template(tok), sp.config["sft"].get("max_length"))
+    enc = encode(tok, test, training_template(tok), sp.config["sft"].get("max_length"))
     model = PeftModel.from_pretrained(load_model(sp.config["model"]), str(adapter))
-    bs = int(sp.config["eval"].get("batch_size", 8))
+    bs = settings["batch_size"]
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     tuned = window_losses(model, enc, batch_size=bs, pad_id=pad)
     with model.disable_adapter():
         base = window_losses(model, enc, batch_size=bs, pad_id=pad)
     ci = bootstrap(base, tuned)
     lb, la = mean_loss(base), mean_loss(tuned)
+    next_action = None
+    if settings["max_turns"] != 0:
+        turns, available = held_out_turns(test, settings["max_turns"])
+        if turns:
+            next_action = evaluate_turns(model, tok, turns, available, batch_size=bs,
+                                         max_new_tokens=settings["max_new_tokens"])
     summary_path = sp.path("outputs") / "training_summary.json"
     training = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     result = {
         "specialist": sp.name, "language": sp.language,
-        "base_model": sp.config["model"]["model_name_or_path"], "adapter_path": str(adapter),
+        "base_model": sp.config["model"]["model_name_or_path"],
+        "base_model_path": resolve_base(sp.config["model"]["model_name_or_path"]),
+        "adapter_path": str(adapter), "adapter_sha256": file_digest(adapter / "adapter_model.safetensors"),
         "data_fingerprint": training.get("data_fingerprint"), "code_version": code_version(),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": {**settings, "max_length": sp.config["sft"].get("max_length")},
         "test_windows": len(enc), "test_sessions": len({w.session_id for w in base}),
         "trained_tokens": sum(w.tokens for w in base), "train_windows": training.get("train_windows"),
         "base": {"loss": round(lb, 4), "perplexity": round(math.exp(lb), 3), "bits_per_byte": round(bits_per_byte(base), 4),
@@ -87,6 +135,7 @@ def evaluate(sp: Specialist) -> dict[str, Any]:
         "adapter": {"loss": round(la, 4), "perplexity": round(math.exp(la), 3),
                     "bits_per_byte": round(bits_per_byte(tuned), 4), "loss_ci95": ci.get("b")},
         "delta_loss_ci95": ci.get("delta"),
+        "next_action": next_action,
     }
     result["verdict"] = verdict(result)
     write_report(sp.path("reports"), result)
@@ -94,6 +143,7 @@ def evaluate(sp: Specialist) -> dict[str, Any]:
 
 
 def verdict(r: dict[str, Any]) -> str:
+    """The loss verdict (the next-action one is r["next_action"]["verdict"])."""
     d = r.get("delta_loss_ci95") or []
     if d and d[1] < 0:
         return "better than base (95% interval of the loss change below 0)"
@@ -102,7 +152,66 @@ def verdict(r: dict[str, Any]) -> str:
     return "no clear difference from base"
 
 
+def _pct(m: dict[str, Any]) -> str:
+    if not m["total"]:
+        return "n/a (0 turns)"
+    ci = m.get("ci95") or []
+    interval = f" [{ci[0]:.0%}, {ci[1]:.0%}]" if ci else ""
+    return f"{m['rate']:.0%} ({m['correct']}/{m['total']}){interval}"
+
+
+def _cell(text: str, limit: int = 90) -> str:
+    text = " ".join(str(text).split())
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace("|", "\\|").replace("`", "'") or " "
+
+
+def _calls(side: dict[str, Any]) -> str:
+    calls = side["calls"]
+    if not calls:
+        return _cell("(no call) " + side["text"]) if side["text"] else "(no call, no text)"
+    parts = [f"{c['name']}({json.dumps(c['arguments'], ensure_ascii=False) if c['arguments'] is not None else '?'})"
+             for c in calls]
+    return _cell("; ".join(parts) + (" [cut off]" if side.get("truncated") else ""))
+
+
+def next_action_md(na: dict[str, Any]) -> str:
+    from .actions import METRICS
+
+    cap = f"a seeded sample of {na['turns']} of {na['turns_available']}" if na["turns"] < na["turns_available"] \
+        else f"all {na['turns']}"
+    lines = [
+        "## Next action",
+        "",
+        f"Each held-out assistant turn ({cap} turns, from {na['sessions']} sessions; {na['recorded_with_call']} of "
+        f"them call a tool) is generated greedily from the window's history before it, with the tools, up to "
+        f"{na['max_new_tokens']} new tokens, and parsed back into text and tool calls ({na['parser']} parser). The "
+        f"first call of a turn is its next action. Rates with counts and 95% bootstrap intervals over sessions.",
+        "",
+        "| metric | counted on | base | adapter | change (95% interval) |",
+        "|---|---|---|---|---|",
+    ]
+    for key, label, what in METRICS:
+        b, a = na["base"]["metrics"][key], na["adapter"]["metrics"][key]
+        d = na["delta_ci95"].get(key) or []
+        change = f"{a['rate'] - b['rate']:+.0%} [{d[0]:+.0%}, {d[1]:+.0%}]" if b["total"] and d else "n/a"
+        lines.append(f"| {label} | {what} | {_pct(b)} | {_pct(a)} | {change} |")
+    lines += [
+        "",
+        f"Turns with a tool call: base {na['base']['with_call']}, adapter {na['adapter']['with_call']}, recorded "
+        f"{na['recorded_with_call']}. Cut off by the token limit: base {na['base']['truncated']}, adapter "
+        f"{na['adapter']['truncated']}. Verdict: **{na['verdict']}**.",
+    ]
+    if na.get("samples"):
+        lines += ["", "First turns, side by side:", "", "| recorded | base | adapter |", "|---|---|---|"]
+        for s in na["samples"]:
+            lines.append(f"| {_calls(s['recorded'])} | {_calls(s['base'])} | {_calls(s['adapter'])} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_report(out: Path, r: dict[str, Any]) -> None:
+    from .plots import metrics_png
+
     out.mkdir(parents=True, exist_ok=True)
     md = f"""# {r['specialist']} ({r['language']}): held-out evaluation
 
@@ -118,8 +227,16 @@ Intervals: 95% bootstrap over sessions.
 
 Loss change (adapter - base): 95% interval {r['delta_loss_ci95']}. Verdict: **{r['verdict']}**.
 
-Data fingerprint `{r['data_fingerprint']}`, code `{r['code_version']}`, evaluated {r['evaluated_at']}.
 """
+    md += (next_action_md(r["next_action"]) if r.get("next_action") else
+           "## Next action\n\nNot measured (`eval.max_turns: 0`, or no assistant turn held out).\n")
+    md += f"""
+![base vs adapter](metrics.png)
+
+Data fingerprint `{r['data_fingerprint']}`, adapter `{r.get('adapter_sha256')}` (sha256 of its weights), code
+`{r['code_version']}`, evaluated {r['evaluated_at']}.
+"""
+    metrics_png(r, out / "metrics.png")
     for name, text in (("eval.json", json.dumps(r, indent=2) + "\n"), ("eval.md", md)):
         tmp = out / f".{name}-{uuid.uuid4().hex[:8]}"
         tmp.write_text(text, encoding="utf-8")

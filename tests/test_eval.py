@@ -1,7 +1,8 @@
-"""Evaluation: the held-out loss arithmetic, `python -m eval NAME` reports, and its errors.
+"""Evaluation: the held-out loss arithmetic, `python -m eval NAME` reports, the cross-specialist matrix, and errors.
 
 The loss tests use the tiny base directly; the report tests train one serpent adapter (6 steps) under a private
-outputs root and evaluate it, in-process.
+outputs root and evaluate it, in-process (next action on a few turns with a few new tokens); the matrix tests reuse
+that adapter.
 """
 from __future__ import annotations
 
@@ -77,6 +78,23 @@ def test_window_losses_batched_and_padded_equal_one_at_a_time(base_model):
         assert a.nll == pytest.approx(b.nll, abs=1e-5)
 
 
+def test_window_losses_with_a_shared_prefix_equal_a_hand_computation(base_model):
+    """Windows opening with the same 40 tokens (as the system prompt and tools do): the prefix runs once, and its
+    cache serves every window of the batch; the numbers are those of each window alone."""
+    from eval.loss import MIN_SHARED_PREFIX, window_losses
+
+    prefix = [(7 * i) % 500 + 4 for i in range(40)]
+    assert len(prefix) >= MIN_SHARED_PREFIX
+    windows = [_window(f"s{k}", prefix + [(k * 31 + 3 * i) % 500 + 4 for i in range(n)],
+                       [False] * 40 + [(i + k) % 2 == 0 for i in range(n)]) for k, n in enumerate([5, 17, 9, 30])]
+    windows.append(_window("tail", prefix + [9, 9, 9], [False] * 41 + [True, False]))  # a trained token, then not
+    got = window_losses(base_model, windows, batch_size=8, pad_id=1)
+    for w, (sid, ids, labels, _) in zip(got, windows):
+        nll, n = _by_hand(base_model, ids, labels)
+        assert (w.session_id, w.tokens) == (sid, n)
+        assert w.nll == pytest.approx(nll, abs=1e-4)
+
+
 def test_mean_loss_weights_windows_by_their_trained_tokens():
     from eval.loss import WindowLoss, mean_loss
 
@@ -146,10 +164,14 @@ def test_bootstrap_resamples_sessions_not_windows():
 
 # --- python -m eval NAME ----------------------------------------------------------------------------------------------
 
+MAX_TURNS, MAX_NEW_TOKENS = 6, 16  # next action: enough turns for both kinds, short generations
+
+
 def _overlay(workspace, root: Path) -> str:
     cfg = yaml.safe_load(Path(workspace["overlay"]).read_text())
     for k in ("outputs", "reports", "exports"):
         cfg["paths"][k] = str(root / k)
+    cfg.setdefault("eval", {}).update(max_turns=MAX_TURNS, max_new_tokens=MAX_NEW_TOKENS)
     root.mkdir(parents=True, exist_ok=True)
     (root / "overlay.yaml").write_text(yaml.safe_dump(cfg))
     return str(root / "overlay.yaml")
@@ -181,8 +203,9 @@ def evaluated(workspace, tmp_path_factory):
             "training": json.loads((root / "outputs" / NAME / "training_summary.json").read_text())}
 
 
-def test_eval_writes_eval_json_and_eval_md(evaluated):
-    assert sorted(p.name for p in evaluated["reports"].iterdir()) == ["eval.json", "eval.md"]
+def test_eval_writes_eval_json_eval_md_and_metrics_png(evaluated):
+    assert sorted(p.name for p in evaluated["reports"].iterdir()) == ["eval.json", "eval.md", "metrics.png"]
+    assert (evaluated["reports"] / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_eval_report_scores_base_and_adapter_on_the_held_out_windows(evaluated, workspace):
@@ -241,6 +264,8 @@ def test_eval_md_shows_the_losses_and_the_verdict(evaluated):
 def test_eval_prints_one_line_per_specialist(evaluated):
     lines = evaluated["stdout"].strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"eval {NAME}: base loss ") and "eval.md" in lines[0]
+    na = evaluated["report"]["next_action"]
+    assert f"next action {na['base']['metrics']['next_action']['rate']:.0%} -> " in lines[0]
 
 
 def test_eval_batch_size_does_not_change_the_losses(evaluated):
@@ -249,6 +274,146 @@ def test_eval_batch_size_does_not_change_the_losses(evaluated):
     again = json.loads((evaluated["reports"] / "eval.json").read_text())
     assert again["base"]["loss"] == pytest.approx(evaluated["report"]["base"]["loss"], abs=1e-4)
     assert again["adapter"]["loss"] == pytest.approx(evaluated["report"]["adapter"]["loss"], abs=1e-4)
+
+
+# --- next action in the report ---------------------------------------------------------------------------------------
+
+def test_eval_report_scores_the_next_action_of_base_and_adapter_with_counts(evaluated, workspace):
+    from eval.actions import METRICS
+    from extract.writer import load_specialist_dataset
+
+    na = evaluated["report"]["next_action"]
+    test = load_specialist_dataset(workspace["data"] / NAME)["test"]
+    assert na["turns_available"] == sum(m["role"] == "assistant" for r in test for m in r["messages"])
+    assert na["turns"] == min(MAX_TURNS, na["turns_available"]) and na["max_new_tokens"] == MAX_NEW_TOKENS
+    assert na["parser"] == "generic"
+    for side in ("base", "adapter"):
+        m = na[side]["metrics"]
+        assert sorted(m) == sorted(k for k, _, _ in METRICS)
+        assert m["decision"]["total"] == m["next_action"]["total"] == na["turns"]
+        assert m["tool_name"]["total"] == m["arguments"]["total"] <= na["recorded_with_call"]
+        assert m["shell_program"]["total"] <= m["tool_name"]["total"]
+        assert m["arguments"]["correct"] <= m["tool_name"]["correct"]
+        for v in m.values():
+            assert v["rate"] is None if not v["total"] else v["rate"] == round(v["correct"] / v["total"], 4)
+        assert 0 <= na[side]["truncated"] <= na["turns"]
+    assert na["verdict"] in ("better than base (95% interval of the next-action accuracy change above 0)",
+                             "worse than base", "no clear difference from base")
+    assert len(na["samples"]) == min(3, na["turns"])
+
+
+def test_eval_md_has_a_next_action_table(evaluated):
+    from eval.actions import METRICS
+
+    md = (evaluated["reports"] / "eval.md").read_text()
+    na = evaluated["report"]["next_action"]
+    assert "## Next action" in md and na["verdict"] in md
+    for key, label, _ in METRICS:
+        b = na["base"]["metrics"][key]
+        assert f"| {label} | " in md and (f"({b['correct']}/{b['total']})" in md or not b["total"])
+    assert "![base vs adapter](metrics.png)" in md
+
+
+def test_batched_generation_with_a_shared_prefix_equals_one_turn_at_a_time(evaluated, workspace):
+    """Left padding after the shared prefix, its KV cache reused: the same greedy tokens as each turn alone."""
+    from peft import PeftModel
+
+    from eval.actions import generate, held_out_turns
+    from extract.writer import load_specialist_dataset
+    from train.model import load_model, load_tokenizer
+
+    tok = load_tokenizer({"model_name_or_path": str(workspace["base"])})
+    model = PeftModel.from_pretrained(load_model({"model_name_or_path": str(workspace["base"])}),
+                                      str(evaluated["root"] / "outputs" / NAME / "adapter"))
+    turns, _ = held_out_turns(load_specialist_dataset(workspace["data"] / NAME)["test"], MAX_TURNS)
+    alone = generate(model, tok, turns, batch_size=1, max_new_tokens=MAX_NEW_TOKENS, share_prefix=False)
+    together = generate(model, tok, turns, batch_size=8, max_new_tokens=MAX_NEW_TOKENS)
+    assert [g.ids for g in together] == [g.ids for g in alone]
+    assert [g.prompt for g in together] == [g.prompt for g in alone]
+    assert all(g.truncated == (tok.eos_token_id not in g.ids) for g in together)
+
+
+# --- the cross-specialist matrix -------------------------------------------------------------------------------------
+
+WITH_TEST_SPLIT = ["forge", "oxidizer", "serpent", "swiftblade"]  # prism has none in the workspace
+
+
+@pytest.fixture(scope="module")
+def matrix(evaluated):
+    """`python -m eval --matrix` with the one trained adapter (serpent), after its report."""
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert eval_main(["--matrix", "--overlay", evaluated["overlay"]])[0] == 0
+    root = evaluated["root"] / "reports"
+    return {"m": json.loads((root / "matrix.json").read_text()), "stdout": buf.getvalue(), "root": root}
+
+
+def test_matrix_has_the_base_and_each_adapter_as_rows_and_each_test_split_as_columns(matrix):
+    m = matrix["m"]
+    assert m["rows"] == ["base", NAME] and m["columns"] == WITH_TEST_SPLIT
+    assert len(m["loss"]) == 2 and all(len(row) == 4 and all(v > 0 for v in row) for row in m["loss"])
+    assert m["next_action"] is None  # not asked for
+    assert "prism: no held-out windows (no column)" in m["notes"]
+    assert "forge: no trained adapter (no row)" in m["notes"]
+
+
+def test_matrix_cells_are_the_losses_the_report_gives(matrix, evaluated):
+    m, r = matrix["m"], evaluated["report"]
+    col = m["columns"].index(NAME)
+    assert m["loss"][0][col] == pytest.approx(r["base"]["loss"], abs=1e-4)
+    assert m["loss"][1][col] == pytest.approx(r["adapter"]["loss"], abs=1e-4)
+
+
+def test_the_diagonal_wins_after_training(matrix):
+    m = matrix["m"]
+    assert m["diagonal"][NAME]["loss"]["wins"] is True and m["diagonal"][NAME]["loss"]["beaten_by"] == []
+    assert "diagonal: each specialist's adapter wins on its own test split" in matrix["stdout"]
+
+
+def test_matrix_writes_summary_md_the_heat_map_and_json(matrix):
+    root, m = matrix["root"], matrix["m"]
+    assert (root / "matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (root / "summary.md").read_text()
+    assert "## Cross-specialist matrix" in md and "![cross-specialist matrix](matrix.png)" in md
+    own = m["loss"][1][m["columns"].index(NAME)]
+    assert f"| {NAME} adapter | " in md and f"**{own:.3f}**" in md
+    assert "| serpent | " in md and "better than base" in md  # the specialist's verdicts, from its eval.json
+    assert "The diagonal wins on every test split" in md
+
+
+def test_matrix_prints_the_verdicts_and_the_matrix(matrix):
+    out = matrix["stdout"]
+    assert "loss verdict" in out and "next-action verdict" in out
+    row = next(line for line in out.splitlines() if line.startswith(NAME + " "))
+    assert "better than base" in row or "no clear difference" in row or "worse than base" in row
+    assert "cross-specialist matrix, held-out loss" in out and f"{NAME} adapter" in out
+    assert out.rstrip().endswith("matrix.png")
+
+
+def test_matrix_with_next_action_accuracy(evaluated, tmp_path):
+    cfg = yaml.safe_load(Path(evaluated["overlay"]).read_text())
+    cfg["paths"]["reports"] = str(tmp_path / "reports")
+    cfg["eval"]["max_turns"] = 3
+    (tmp_path / "overlay.yaml").write_text(yaml.safe_dump(cfg))
+    with redirect_stdout(io.StringIO()) as out:
+        assert eval_main(["--matrix", "--matrix-actions", "--overlay", str(tmp_path / "overlay.yaml")])[0] == 0
+    m = json.loads((tmp_path / "reports" / "matrix.json").read_text())
+    assert len(m["next_action"]) == 2 and all(len(r) == 4 and all(0 <= v <= 1 for v in r) for r in m["next_action"])
+    assert m["turns"] == {c: 3 for c in WITH_TEST_SPLIT}
+    assert "next-action accuracy:" in out.getvalue()
+
+
+def test_diagonal_misses_are_named_with_what_beats_them():
+    from eval.matrix import diagonal, misses, table
+
+    m = {"rows": ["base", "a", "b"], "columns": ["a", "b", "c"], "next_action": None,
+         "loss": [[2.0, 2.0, 2.0], [1.0, 1.5, 1.2], [1.1, 1.6, 1.3]]}
+    m["diagonal"] = diagonal(m)
+    assert m["diagonal"]["a"]["loss"]["wins"] and not m["diagonal"]["b"]["loss"]["wins"]
+    assert "c" not in m["diagonal"]  # no adapter of its own: nothing to win
+    assert misses(m) == ["on b's test split, b's own adapter (loss 1.600) is matched or beaten by a adapter 1.500"]
+    assert table(m).splitlines()[2] == "| base | 2.000 | 2.000 | 2.000 |"
+    assert "**1.000**" in table(m) and "**1.600**" in table(m)
 
 
 def test_summary_lists_every_specialist_and_points_at_the_trained_adapter_before_export(evaluated, capsys):
@@ -330,6 +495,11 @@ def test_eval_all_skips_a_specialist_without_a_test_split_and_evaluates_the_othe
     assert out.startswith(f"eval {NAME}: base loss ")
     assert (outputs.parent / "reports" / NAME / "eval.json").is_file()
     assert not (outputs.parent / "reports" / "prism").exists()
+    # --all ends with the matrix; prism's adapter is a copy of serpent's, so serpent's diagonal cell is only matched
+    m = json.loads((outputs.parent / "reports" / "matrix.json").read_text())
+    assert m["rows"] == ["base", "prism", NAME] and "prism" not in m["columns"]
+    assert f"diagonal does not win: on {NAME}'s test split, {NAME}'s own adapter" in out
+    assert "matched or beaten by prism adapter" in out
 
 
 def test_eval_of_an_adapter_trained_on_another_base_exits_2(private, capsys):
@@ -342,6 +512,18 @@ def test_eval_of_an_adapter_trained_on_another_base_exits_2(private, capsys):
     assert rc == 2
     line = _one_error_line(err)
     assert "/models/some-other-base" in line and "retrain" in line
+
+
+def test_matrix_with_an_adapter_trained_on_another_base_exits_2(private, capsys):
+    overlay, outputs = private
+    cfg_path = outputs / NAME / "adapter" / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["base_model_name_or_path"] = "/models/some-other-base"
+    cfg_path.write_text(json.dumps(cfg))
+    rc, out, err = eval_main(["--matrix", "--overlay", overlay], capsys)
+    assert rc == 2
+    assert "/models/some-other-base" in _one_error_line(err)
+    assert not (outputs.parent / "reports" / "summary.md").exists()
 
 
 def test_eval_without_a_dataset_exits_2(private, capsys, tmp_path):

@@ -1,0 +1,142 @@
+"""Held-out loss throughput: the batched evaluation (eval.loss.window_losses) against a plain loop, same windows.
+
+    .venv/bin/python bench/eval.py                  # the demo's data and base if `make demo` left them in demo/
+    .venv/bin/python bench/eval.py --batch-size 16 --repeats 5
+
+Windows: every specialist's held-out (test) windows, encoded with the training mask and cut at sft.max_length, as
+`python -m eval` encodes them. They come from demo/ (`make demo`); without it, a sample store, a tiny base (h128,
+vocab 4096, as the demo builds it) and the datasets are built in a temporary folder with the functions the tests use.
+
+The plain loop runs one window at a time through the model, full logits, and sums the cross-entropy over trained
+tokens. The batched evaluation must give the same loss for every window (asserted within 1e-4 per token); its speed
+comes from computing less, not from approximating: see window_losses. Each mode runs --repeats times and the best
+time counts; the modes take turns, so load from other processes falls on each of them alike. Throughput is held-out
+window tokens per second (every token of a window; the trained ones are listed too). The last line is
+`eval: batched/one-at-a-time throughput ratio R`.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def demo_or_temp(tmp: Path) -> tuple[Path, Path, int, str]:
+    """(base folder, datasets folder, max_length, where from): the demo's if present, else built under tmp."""
+    import yaml
+
+    demo = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    max_length = int(demo["sft"]["max_length"])
+    base, data = REPO / "demo" / "base", REPO / "demo" / "data"
+    if (base / "config.json").is_file() and any(data.glob("*/data/test-*.parquet")):
+        return base, data, max_length, "demo/ (make demo)"
+
+    from extract import config
+    from extract.pipeline import Settings, run
+    from extract.sample_store import build_sample_store
+    from train.tiny_model import build_tiny_base, corpus_from_store
+
+    print("no demo/ data: building a sample store, a tiny base and datasets in a temp folder", file=sys.stderr)
+    store = build_sample_store(tmp / "store" / "opencode.db", seed=0, sessions_per_language=12)
+    base = build_tiny_base(tmp / "base", list(corpus_from_store(store)), hidden_size=128, num_layers=2,
+                           vocab_size=4096, seed=0)
+    specs = config.specialists(overlay=REPO / "configs" / "demo.yaml")
+    run(Settings(db=store, out=tmp / "data", specialists=specs, tokenizer=str(base), window_tokens=max_length,
+                 tool_output_chars=demo["extract"]["tool_output_chars"],
+                 test_fraction=demo["extract"]["test_fraction"]), progress=False)
+    return base, tmp / "data", max_length, f"built in {tmp}"
+
+
+def plain_loop(model, encoded) -> list[tuple[float, int]]:
+    """One window at a time, the whole window, full logits: what an evaluation loop looks like unbatched."""
+    import torch
+    import torch.nn.functional as F
+
+    out = []
+    with torch.no_grad():
+        for _, ids, labels, _ in encoded:
+            logits = model(input_ids=torch.tensor([ids])).logits[0].float()
+            target = torch.tensor(labels[1:])
+            nll = F.cross_entropy(logits[:-1], target, ignore_index=-100, reduction="sum")
+            out.append((float(nll), int((target != -100).sum())))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch-size", type=int, default=8, help="as eval.batch_size (default 8)")
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args()
+
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    from eval.loss import encode, window_losses
+    from extract.writer import load_specialist_dataset
+    from train.masking import training_template
+    from train.model import load_tokenizer, quiet_libraries
+
+    quiet_libraries()
+    hf_logging.set_verbosity_error()
+    with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
+        base, data, max_length, where = demo_or_temp(Path(tmp))
+        tok = load_tokenizer({"model_name_or_path": str(base)})
+        encoded = []
+        for d in sorted(p for p in data.iterdir() if any(p.glob("data/test-*.parquet"))):
+            encoded += encode(tok, load_specialist_dataset(d)["test"], training_template(tok), max_length)
+        model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32).eval()
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    tokens = sum(len(e[1]) for e in encoded)
+    cfg = model.config
+    print(f"data: {where}; {len(encoded)} held-out windows, {tokens} tokens "
+          f"({sum(len(e[1]) for e in encoded) / max(1, len(encoded)):.0f} a window), "
+          f"base h{cfg.hidden_size} x {cfg.num_hidden_layers} layers, vocab {cfg.vocab_size}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch size {a.batch_size}")
+
+    modes = {
+        "one at a time (plain loop)": lambda: plain_loop(model, encoded),
+        "batched, no shared prefix": lambda: window_losses(model, encoded, batch_size=a.batch_size, pad_id=pad,
+                                                           share_prefix=False),
+        "batched (eval.loss.window_losses)": lambda: window_losses(model, encoded, batch_size=a.batch_size,
+                                                                   pad_id=pad),
+    }
+    plain_loop(model, encoded[:2])  # warm-up: first-call costs out of the timings
+    window_losses(model, encoded[:2], batch_size=2, pad_id=pad)
+    best: dict[str, float] = {}
+    results: dict[str, list] = {}
+    for _ in range(a.repeats):  # the modes take turns, so a busy machine slows each of them alike
+        for name, fn in modes.items():
+            t0 = time.perf_counter()
+            results[name] = fn()
+            best[name] = min(best.get(name, math.inf), time.perf_counter() - t0)
+    figures = {}
+    ref = None
+    for name, result in results.items():
+        seconds = best[name]
+        pairs = [(r.nll, r.tokens) if hasattr(r, "nll") else r for r in result]
+        if ref is None:
+            ref = pairs
+        worst = max(abs(x[0] / max(x[1], 1) - y[0] / max(y[1], 1)) for x, y in zip(pairs, ref))
+        assert all(x[1] == y[1] for x, y in zip(pairs, ref)), f"{name}: trained-token counts differ"
+        assert worst <= 1e-4, f"{name}: a window's loss differs from the plain loop's by {worst:.2e} per token"
+        trained = sum(x[1] for x in pairs)
+        loss = sum(x[0] for x in pairs) / trained
+        figures[name] = tokens / seconds
+        print(f"{name:36s} {seconds:7.3f} s  {tokens / seconds:9.0f} tokens/s  ({trained / seconds:7.0f} trained "
+              f"tokens/s)  loss {loss:.5f}  max window diff {worst:.1e}/token")
+    plain, batched = figures["one at a time (plain loop)"], figures["batched (eval.loss.window_losses)"]
+    print(f"eval: batched/one-at-a-time throughput ratio {batched / plain:.2f}")
+
+
+if __name__ == "__main__":
+    main()
