@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
 from .opencode import ReadOptions, ReadStats, cut_text
+from .readers import drop_unanswered, iso_ms
 from .records import Session, Step, ToolCall, Turn
 from .tools import CLAUDE_TOOLSET
 
@@ -15,15 +15,6 @@ from .tools import CLAUDE_TOOLSET
 _ECHO = re.compile(r"^\s*(<command-name>|<command-message>|<local-command-stdout>|<local-command-stderr>|"
                    r"\[Request interrupted by user|Caveat: The messages below were generated)")
 _EXIT = re.compile(r"^(?:Error: )?Exit code (\d+)")
-
-
-def _ms(ts: Any) -> int | None:
-    if not isinstance(ts, str):
-        return None
-    try:
-        return int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
-        return None
 
 
 def _result_text(content: Any) -> str:
@@ -103,7 +94,7 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
                 session.subagents.append(aid)
             continue
         session.directory = session.directory or str(line.get("cwd") or "")
-        session.time_created = session.time_created or _ms(line.get("timestamp")) or 0
+        session.time_created = session.time_created or iso_ms(line.get("timestamp")) or 0
         msg = line.get("message")
         if not isinstance(msg, dict):
             stats.skip("lines without a message", sid)
@@ -160,18 +151,11 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
         if not text.strip() or _ECHO.match(text):
             stats.skip("slash-command echoes and interruptions", sid)
             continue
-        turn = Turn(prompt=text.strip(), time=_ms(line.get("timestamp")))
+        turn = Turn(prompt=text.strip(), time=iso_ms(line.get("timestamp")))
         session.turns.append(turn)
         step = None
     # calls whose result never came (interrupted) are dropped, like opencode's pending/running ones
-    for t in session.turns:
-        for st in t.steps:
-            dropped = [c for c in st.tool_calls if c.status == "pending"]
-            if dropped:
-                stats.skip("interrupted tool calls", sid, len(dropped))
-                st.tool_calls = [c for c in st.tool_calls if c.status != "pending"]
-        t.steps = [st for st in t.steps if st.text or st.tool_calls]
-    session.turns = [t for t in session.turns if t.steps]
+    drop_unanswered(session, stats, "interrupted tool calls")
     if not session.turns:
         stats.skip_session("sessions with no assistant steps", sid)
         return None

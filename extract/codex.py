@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
 from .opencode import ReadOptions, ReadStats, StoreError, cut_text
+from .readers import drop_unanswered, iso_ms, parse_arguments
 from .records import Session, Step, ToolCall, Turn
 from .tools import CODEX_TOOLSET, CODEX_TOOLSET_2025
 
@@ -21,15 +21,6 @@ _KNOWN_EVENTS = {"user_message", "agent_message", "agent_reasoning", "token_coun
                  "agent_reasoning_section_break", "turn_diff", "context_compacted", "entered_review_mode",
                  "exited_review_mode", "mcp_tool_call_begin", "mcp_tool_call_end", "web_search_begin",
                  "web_search_end", "stream_error", "error", "plan_update", "user_message_event"}
-
-
-def _ms(ts: Any) -> int | None:
-    if not isinstance(ts, str):
-        return None
-    try:
-        return int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
-        return None
 
 
 def _text(content: Any) -> str:
@@ -117,7 +108,7 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
         if kind == "session_meta":
             session.id = str(p.get("id") or sid)
             session.directory = str(p.get("cwd") or session.directory)
-            session.time_created = _ms(p.get("timestamp")) or _ms(ts) or 0
+            session.time_created = iso_ms(p.get("timestamp")) or iso_ms(ts) or 0
             source = p.get("source")
             if isinstance(source, dict) and "subagent" in source:
                 session.parent_id = str(source.get("subagent") or "subagent")
@@ -127,7 +118,7 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
             continue
         if kind == "event_msg":
             if p.get("type") == "user_message" and isinstance(p.get("message"), str) and p["message"].strip():
-                turn = Turn(prompt=p["message"].strip(), time=_ms(ts))
+                turn = Turn(prompt=p["message"].strip(), time=iso_ms(ts))
                 session.turns.append(turn)
                 step = None
             elif p.get("type") not in _KNOWN_EVENTS:
@@ -146,7 +137,7 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
                 text = _text(p.get("content")).strip()
                 if has_events or not text or text.startswith(_INJECTED):
                     continue  # injected context, or a duplicate of the user_message event
-                turn = Turn(prompt=text, time=_ms(ts))
+                turn = Turn(prompt=text, time=iso_ms(ts))
                 session.turns.append(turn)
                 step = None
             elif role == "assistant" and turn is not None:
@@ -182,14 +173,7 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
             step = None  # the model's next response is a new step
         elif t not in _RESPONSE_TYPES:
             stats.skip("unknown item types", sid)
-    for tr in session.turns:
-        for st in tr.steps:
-            dropped = [c for c in st.tool_calls if c.status == "pending"]
-            if dropped:
-                stats.skip("interrupted tool calls", sid, len(dropped))
-                st.tool_calls = [c for c in st.tool_calls if c.status != "pending"]
-        tr.steps = [st for st in tr.steps if st.text or st.tool_calls]
-    session.turns = [t for t in session.turns if t.steps]
+    drop_unanswered(session, stats, "interrupted tool calls")
     if session.parent_id and not opts.include_subagents:
         stats.skip_session("subagent sessions", session.id)
         return None
@@ -219,12 +203,8 @@ def _call(p: dict, sid: str, stats: ReadStats) -> ToolCall | None:
     elif p.get("type") == "local_shell_call":
         args = p.get("action") if isinstance(p.get("action"), dict) else {}
     else:
-        raw = p.get("arguments")
-        try:
-            args = json.loads(raw) if isinstance(raw, str) else raw
-        except ValueError:
-            args = None
-        if not isinstance(args, dict):
+        args = parse_arguments(p.get("arguments"))
+        if args is None:
             stats.skip("tool calls with unreadable arguments", sid)
             return None
     return ToolCall(id=str(cid), name=str(name), arguments=args, output="", status="pending")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .opencode import ReadOptions, ReadStats, StoreError, cut_text
+from .readers import drop_unanswered, parse_arguments
 from .records import Session, Step, ToolCall, Turn
 from .tools import SWE_TOOLSET
 
@@ -94,13 +95,8 @@ def _session(iid: str, path: Path, traj: dict, opts: ReadOptions, stats: ReadSta
         elif role == "user" and pending:  # v1: the observation of the last action
             _observe(pending.pop(0), _content(m.get("content")), None, opts, stats)
         # system prompts, format-error nags and the final 'exit' message are the harness, not the agent
-    for st in turn.steps:
-        left = [c for c in st.tool_calls if c.status == "pending"]
-        if left:
-            stats.skip("actions without an observation", iid, len(left))
-            st.tool_calls = [c for c in st.tool_calls if c.status != "pending"]
-    turn.steps = [st for st in turn.steps if st.text or st.tool_calls]
-    if not turn.steps:
+    drop_unanswered(session, stats, "actions without an observation")
+    if not session.turns:
         stats.skip_session("sessions with no assistant steps", iid)
         return None
     return session
@@ -121,12 +117,8 @@ def _step(m: dict, iid: str, n: int, stats: ReadStats) -> tuple[Step, list[ToolC
         fn = tc.get("function") if isinstance(tc, dict) else None
         if not isinstance(fn, dict):
             continue
-        raw = fn.get("arguments")
-        try:
-            args = json.loads(raw) if isinstance(raw, str) else raw
-        except ValueError:
-            args = None
-        if not isinstance(args, dict):
+        args = parse_arguments(fn.get("arguments"))
+        if args is None:
             stats.skip("tool calls with unreadable arguments", iid)
             continue
         calls.append(ToolCall(id=str(tc.get("id") or f"{iid}-{n}-{i}"), name=str(fn.get("name") or "bash"),
