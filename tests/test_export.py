@@ -108,7 +108,7 @@ def base_model(exported):
 def test_export_writes_the_adapter_tokenizer_chat_template_and_model_card(exported):
     adapter = exported["out"] / "adapter"
     for f in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
-              "chat_template.jinja", "README.md"):
+              "chat_template.jinja", "README.md", "metrics.png"):
         assert (adapter / f).is_file(), f
     assert sorted(p.name for p in exported["out"].iterdir()) == ["Modelfile", "adapter", "adapter.gguf",
                                                                  "manifest.json"]
@@ -139,6 +139,23 @@ def test_model_card_carries_the_evaluation_report(exported):
     report = json.loads((exported["root"] / "reports" / NAME / "eval.json").read_text())
     assert "| assistant-token loss |" in card and str(report["adapter"]["loss"]) in card
     assert "Not evaluated yet" not in card
+
+
+def test_model_card_shows_the_report_plot_which_travels_with_it(exported):
+    card = (exported["out"] / "adapter" / "README.md").read_text()
+    assert "](metrics.png)" in card
+    plot = exported["root"] / "reports" / NAME / "metrics.png"
+    assert (exported["out"] / "adapter" / "metrics.png").read_bytes() == plot.read_bytes()
+
+
+def test_model_card_drops_the_plot_link_when_the_report_has_no_plot(private, exported):
+    reports = private["root"] / "reports" / NAME
+    reports.mkdir(parents=True)
+    shutil.copy2(exported["root"] / "reports" / NAME / "eval.md", reports / "eval.md")  # the report, not its PNG
+    assert export_main([NAME, "--overlay", private["overlay"], "--force"])[0] == 0
+    card = (private["out"] / "adapter" / "README.md").read_text()
+    assert "| assistant-token loss |" in card and "metrics.png" not in card
+    assert not (private["out"] / "adapter" / "metrics.png").exists()
 
 
 def test_manifest_checksums_match_every_exported_file(exported):

@@ -75,6 +75,10 @@ tokenizer = AutoTokenizer.from_pretrained("exports/{sp.name}/adapter")
 """
 
 
+PLOT = "metrics.png"  # the evaluation report's plot (eval/report.py), linked from eval.md
+IMAGE = f"]({PLOT})"
+
+
 def export(sp: Specialist, *, merged: bool = False, force: bool = False) -> dict[str, Any]:
     out = sp.path("exports")
     if out.exists() and not force:
@@ -106,7 +110,13 @@ def export(sp: Specialist, *, merged: bool = False, force: bool = False) -> dict
         training_path = sp.path("outputs") / "training_summary.json"
         training = json.loads(training_path.read_text()) if training_path.exists() else {}
         report = sp.path("reports") / "eval.md"
-        (adapter / "README.md").write_text(model_card(sp, base, training, report.read_text() if report.exists() else None))
+        report_md = report.read_text() if report.exists() else None
+        if report_md and IMAGE in report_md:  # the card shows the report's plot: it travels with the card
+            if (report.parent / PLOT).is_file():
+                shutil.copy2(report.parent / PLOT, adapter / PLOT)
+            else:
+                report_md = "\n".join(line for line in report_md.split("\n") if IMAGE not in line)
+        (adapter / "README.md").write_text(model_card(sp, base, training, report_md))
         merged_check = None
         if merged:
             merged_check = _merge(sp, src, staging / "merged")
