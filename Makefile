@@ -18,11 +18,13 @@ CONFIG ?=
 ARGS ?=
 RESUME ?=
 DRY_RUN ?=
+PRETRAIN_STEPS ?= 100
 MERGED ?=
 FORCE ?=
 LAUNCH ?=
 GPUS ?=
 N ?=
+PRETRAIN_STEPS ?= 100
 
 overlay := $(if $(CONFIG),--overlay $(CONFIG))
 # train and eval read the datasets where extract wrote them
@@ -103,10 +105,12 @@ export-all: $(STAMP)
 # The whole flow, offline: sample opencode store -> tiny base -> datasets -> 5 adapters -> eval -> export.
 demo: export HF_HUB_OFFLINE := 1
 demo: $(STAMP)
-	@echo "== 1/6 sample opencode store"
+	@echo "== 1/6 sample opencode stores: the user's, and other sessions for the tiny base to learn from"
 	$(PY) -m extract.sample_store --out demo/store/opencode.db --sessions-per-language 12
-	@echo "== 2/6 tiny base model and tokenizer, built offline from the store"
-	$(PY) -m train.tiny_model --store demo/store/opencode.db --out demo/base --hidden-size 128 --vocab-size 4096
+	$(PY) -m extract.sample_store --out demo/pretrain/opencode.db --seed 1 --sessions-per-language 12
+	@echo "== 2/6 tiny base model and tokenizer, built offline and pretrained on the other sessions"
+	$(PY) -m train.tiny_model --store demo/pretrain/opencode.db --out demo/base --hidden-size 128 --vocab-size 4096 \
+		--pretrain-steps $(PRETRAIN_STEPS)
 	@echo "== 3/6 extract (windows measured with the tiny tokenizer)"
 	$(PY) -m extract --db demo/store/opencode.db $(DEMO) --quiet
 	@echo "== 4/6 train"

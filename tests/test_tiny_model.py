@@ -429,7 +429,7 @@ def test_cli(tmp_path, capsys):
     argv = ["--data", str(tmp_path / "data"), "--out", str(out), "--hidden-size", "64", "--vocab-size", "512"]
     assert tm.main(argv + ["--layers", "1", "--seed", "2"]) == 0
     line = capsys.readouterr().out.strip()
-    m = re.fullmatch(r"tiny base: (\d+) params, vocab (\d+), -> (.+)", line)
+    m = re.fullmatch(r"tiny base: (\d+) params, vocab (\d+) -> (.+)", line)
     assert m, line
     cfg = json.loads((out / "config.json").read_text())
     assert int(m[2]) == cfg["vocab_size"] and Path(m[3]) == out.resolve() and cfg["num_hidden_layers"] == 1
@@ -440,3 +440,70 @@ def test_cli(tmp_path, capsys):
     with pytest.raises(SystemExit):
         tm.main(["--data", str(tmp_path / "nothing"), "--out", str(out)])
     assert str(tmp_path / "nothing") in capsys.readouterr().err
+
+
+# --- pretraining on a store's sessions ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    from extract.sample_store import build_sample_store
+
+    return build_sample_store(tmp_path_factory.mktemp("pretrain") / "opencode.db", seed=1, sessions_per_language=2)
+
+
+def test_rendered_sessions_are_the_stores_windows_through_the_chat_template(small_store, base):
+    texts = tm.rendered_sessions(small_store, base, window_tokens=4096)  # a 512-token vocabulary
+    assert len(texts) >= 10  # 2 sessions of each of 5 languages, some over one window
+    assert all(t.startswith("<|im_start|>system\n") and "# Tools\n" in t for t in texts)
+    assert any("<tool_call>{\"name\": \"bash\"" in t for t in texts)
+    assert any("cargo" in t for t in texts) and any("pytest" in t for t in texts)
+
+
+def test_pretraining_trains_the_base_and_records_how(tmp_path, small_store):
+    from safetensors.torch import load_file
+
+    texts = list(tm.corpus_from_store(small_store))
+    random = tm.build_tiny_base(tmp_path / "random", texts, **SMALL)
+    trained = tm.build_tiny_base(tmp_path / "trained", texts, pretrain_store=small_store, pretrain_steps=4,
+                                 pretrain_options={"max_length": 128, "batch_size": 2, "window_tokens": 4096}, **SMALL)
+    assert not (random / tm.PRETRAINING_RECORD).exists()
+    record = json.loads((trained / tm.PRETRAINING_RECORD).read_text())
+    assert record["steps"] == 4 and record["tokens"] == 4 * 2 * 128
+    assert record["store"] == str(small_store.resolve()) and record["last_loss"] < record["first_loss"]
+    a, b = load_file(random / "model.safetensors"), load_file(trained / "model.safetensors")
+    assert a.keys() == b.keys() and any(not (a[k] == b[k]).all() for k in a)
+    assert (random / "tokenizer.json").read_bytes() == (trained / "tokenizer.json").read_bytes()
+
+
+def test_failed_pretraining_leaves_the_previous_base(tmp_path, small_store, monkeypatch):
+    texts = list(tm.corpus_from_store(small_store))
+    out = tm.build_tiny_base(tmp_path / "base", texts, **SMALL)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(tm, "pretrain", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        tm.build_tiny_base(out, texts, pretrain_store=small_store, pretrain_steps=2, seed=5,
+                           pretrain_options={"window_tokens": 4096}, **SMALL)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base"]  # no temp folder left behind
+
+
+def test_cli_pretrains_on_the_store_and_says_so(tmp_path, small_store, capsys):
+    out = tmp_path / "base"
+    argv = ["--store", str(small_store), "--out", str(out), "--hidden-size", "64", "--vocab-size", "512",
+            "--pretrain-steps", "2", "--pretrain-length", "64", "--pretrain-window", "4096"]
+    assert tm.main(argv) == 0
+    line = capsys.readouterr().out.strip()
+    assert re.fullmatch(r"tiny base: \d+ params, vocab \d+, pretrained 2 steps on \d+ windows "
+                        r"\(\d+ tokens, loss [\d.]+ -> [\d.]+, [\d.]+ s\) -> .+", line), line
+    assert json.loads((out / tm.PRETRAINING_RECORD).read_text())["max_length"] == 64
+
+
+def test_cli_pretraining_needs_a_store(tmp_path, capsys):
+    write_datasets(tmp_path / "data")
+    with pytest.raises(SystemExit):
+        tm.main(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "base"), "--pretrain-steps", "5"])
+    assert "--pretrain-steps needs --store" in capsys.readouterr().err

@@ -10,11 +10,20 @@ Public API:
   tool results and reasoning, with the whole assistant output (``<|im_end|>``
   included) inside ``{% generation %}`` so ``assistant_only_loss`` trains the stop token.
 - ``train_tokenizer(texts, vocab_size=1024)``: a ``PreTrainedTokenizerFast``.
-- ``build_tiny_base(out_dir, texts, ...)``: writes model + tokenizer atomically.
-- ``corpus_from_datasets(data_dir)``: texts from ``DIR/<specialist>/data/*.parquet``.
+- ``build_tiny_base(out_dir, texts, ..., pretrain_texts=None, pretrain_steps=0)``: writes model + tokenizer
+  atomically; with ``pretrain_texts``, the random model is first trained on them (full parameters).
+- ``rendered_sessions(db, tokenizer)``: an opencode store's build sessions, extracted into windows and rendered with
+  the chat template: the pretraining corpus.
+- ``corpus_from_datasets(data_dir)``, ``corpus_from_store(db)``: tokenizer texts.
 
-CLI: ``python -m train.tiny_model --data DIR --out DIR [--hidden-size N]
-[--layers N] [--vocab-size N] [--seed N]``.
+Why pretrain: a random base knows nothing, so any adapter first learns the chat template, the tool-call format and
+the words every session shares, and whichever adapter learns those fastest is best on every language's held-out
+sessions. A real base already knows all that; its adapter's gain is the language. The demo's base is therefore trained
+briefly on a second sample store (another seed: other sessions of the same kinds, all five languages, none of the
+user's), and each specialist's adapter then has only its language left to learn.
+
+CLI: ``python -m train.tiny_model (--store DB | --data DIR) --out DIR [--hidden-size N] [--layers N]
+[--vocab-size N] [--seed N] [--pretrain-steps N [--pretrain-length N] [--pretrain-window N]]``.
 """
 
 from __future__ import annotations
@@ -191,9 +200,15 @@ def build_tiny_base(
     vocab_size: int = 1024,
     max_position_embeddings: int = 4096,
     seed: int = 0,
+    pretrain_store: str | os.PathLike | None = None,
+    pretrain_steps: int = 0,
+    pretrain_options: dict[str, Any] | None = None,
 ) -> Path:
-    """Train a tokenizer on ``texts`` and save a random tiny Llama model with it into ``out_dir``.
+    """Train a tokenizer on ``texts`` and save a tiny Llama model with it into ``out_dir``.
 
+    The model is random, or, with ``pretrain_store`` and ``pretrain_steps``, trained that many steps on the
+    store's sessions (``rendered_sessions`` then ``pretrain``; ``pretrain_options``: ``window_tokens`` for the
+    first, the rest for the second).
     Written atomically: built in a temp folder beside ``out_dir`` and then swapped in,
     so a failure leaves any previous ``out_dir`` untouched. Deterministic: the same
     texts, sizes and seed give byte-identical ``model.safetensors`` and ``tokenizer.json``.
@@ -240,6 +255,14 @@ def build_tiny_base(
         tok.save_pretrained(tmp)
         if not (tmp / "chat_template.jinja").is_file():  # the template must travel with the model
             raise RuntimeError(f"tokenizer.save_pretrained did not write chat_template.jinja in {tmp}")
+        if pretrain_store is not None and pretrain_steps > 0:
+            options = dict(pretrain_options or {})
+            corpus = rendered_sessions(pretrain_store, tmp,  # windows measured with the tokenizer just saved
+                                       window_tokens=options.pop("window_tokens", 1536))
+            record = pretrain(model, tok, corpus, steps=pretrain_steps, seed=seed, **options)
+            record["store"] = str(Path(pretrain_store).resolve())
+            model.save_pretrained(tmp)
+            (tmp / PRETRAINING_RECORD).write_text(json.dumps(record, indent=2) + "\n")
         for f in tmp.iterdir():  # safetensors writes model.safetensors as 0600
             f.chmod(0o666 & ~_umask())
         _replace_dir(tmp, out)
@@ -250,6 +273,76 @@ def build_tiny_base(
         if bars_were_on:
             hf_logging.enable_progress_bar()
     return out
+
+
+PRETRAINING_RECORD = "pretraining.json"  # in the model folder: what the base was trained on, and how far
+
+
+def rendered_sessions(db: str | os.PathLike, tokenizer: str | os.PathLike, *, window_tokens: int = 1536,
+                      tool_output_chars: int = 1500) -> list[str]:
+    """The build sessions of an opencode store as the workbench trains on them, rendered to text: a pretraining corpus.
+
+    The store is extracted like `make extract` (every language, nothing held out, windows of ``window_tokens``
+    measured with ``tokenizer``, the configs' system prompts and never the user's agent files) into a temp folder,
+    and every window is rendered with the tokenizer's chat template, tools included.
+    """
+    from extract import config
+    from extract.pipeline import Settings, run
+    from extract.writer import load_specialist_dataset
+    from train.model import load_tokenizer
+
+    tok = load_tokenizer({"model_name_or_path": str(tokenizer)})
+    specs = config.specialists(overrides=["extract.agent_files=false"])
+    texts: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="tiny-base-corpus-") as tmp:
+        run(Settings(db=Path(db), out=Path(tmp), specialists=specs, tokenizer=str(tokenizer),
+                     window_tokens=window_tokens, tool_output_chars=tool_output_chars, test_fraction=0.0),
+            progress=False)
+        for folder in sorted(p for p in Path(tmp).iterdir() if (p / "data").is_dir()):
+            for split in load_specialist_dataset(folder).values():
+                for row in split:
+                    texts.append(tok.apply_chat_template(row["messages"], tools=row["tools"], tokenize=False))
+    if not texts:
+        raise ValueError(f"{db}: no build session to pretrain on")
+    return texts
+
+
+def pretrain(model, tok, texts: list[str], *, steps: int, max_length: int = 512, batch_size: int = 8,
+             learning_rate: float = 5e-3, seed: int = 0) -> dict[str, Any]:
+    """Train every parameter of ``model`` (in place) on ``texts`` as plain language modelling, ``steps`` steps.
+
+    TRL's SFTTrainer on a ``text`` dataset, packed into rows of ``max_length`` tokens (the ``wrapped`` strategy:
+    no padding, any attention), cosine schedule, through the workbench's trainer (its CPU loss path).
+    Returns what happened: steps, tokens, the first and last logged losses and the seconds taken.
+    """
+    from datasets import Dataset
+    from trl import SFTConfig
+
+    from train.trainer import SpecialistTrainer
+
+    with tempfile.TemporaryDirectory(prefix="tiny-base-pretrain-") as out:
+        args = SFTConfig(output_dir=out, max_steps=steps, learning_rate=learning_rate, lr_scheduler_type="cosine",
+                         warmup_steps=0.1, per_device_train_batch_size=batch_size, gradient_accumulation_steps=1,
+                         packing=True, packing_strategy="wrapped", max_length=max_length, save_strategy="no",
+                         report_to="none", logging_steps=max(1, steps // 10), seed=seed, data_seed=seed,
+                         dataloader_pin_memory=False, disable_tqdm=True, bf16=False, fp16=False,
+                         include_num_input_tokens_seen="non_padding", activation_checkpointing=False)
+        trainer = SpecialistTrainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": texts}),
+                                    processing_class=tok)
+        trainer.remove_callback(_printer_callback())
+        result = trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    model.eval()
+    return {"steps": trainer.state.global_step, "tokens": int(trainer.state.num_input_tokens_seen),
+            "windows": len(texts), "max_length": max_length, "batch_size": batch_size,
+            "learning_rate": learning_rate, "first_loss": round(losses[0], 4) if losses else None,
+            "last_loss": round(losses[-1], 4) if losses else None, "seconds": round(result.metrics["train_runtime"], 1)}
+
+
+def _printer_callback():
+    from transformers.trainer_callback import PrinterCallback
+
+    return PrinterCallback
 
 
 def _texts_from_message(message: Any) -> Iterator[str]:
@@ -332,7 +425,7 @@ def corpus_from_store(db: str | os.PathLike) -> Iterator[str]:
     from extract import config, opencode
     from extract.tools import toolset_for
 
-    for sp in config.specialists():
+    for sp in config.specialists(overrides=["extract.agent_files=false"]):  # never the user's own files
         yield sp.system_prompt
     stats = opencode.ReadStats()
     with opencode.open_store(db) as conn:
@@ -366,7 +459,7 @@ def _count_params(model_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m train.tiny_model",
-        description="Build a tiny random Llama base model + BPE tokenizer from extracted datasets (offline).",
+        description="Build a tiny Llama base model + BPE tokenizer offline: random, or briefly pretrained on a store's sessions.",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="datasets folder: DIR/<specialist>/data/*.parquet")
@@ -376,24 +469,42 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--vocab-size", type=int, default=1024)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pretrain-steps", type=int, default=0,
+                   help="train the model this many steps on the --store's sessions (default 0: random weights)")
+    p.add_argument("--pretrain-length", type=int, default=512, help="tokens per pretraining row (default 512)")
+    p.add_argument("--pretrain-window", type=int, default=1536,
+                   help="the store's sessions are cut into windows of this many tokens, as extraction cuts them "
+                        "(default 1536, the demo's sft.max_length)")
     args = p.parse_args(argv)
     from extract.config import ConfigError
     from extract.opencode import StoreError
 
+    if args.pretrain_steps < 0:
+        p.error("--pretrain-steps must be 0 or more")
+    if args.pretrain_steps and not args.store:
+        p.error("--pretrain-steps needs --store: the base pretrains on that store's sessions")
     try:
         texts = list(corpus_from_datasets(args.data) if args.data else corpus_from_store(args.store))
-    except (FileNotFoundError, StoreError, ConfigError) as e:
+        out = build_tiny_base(
+            args.out,
+            texts,
+            hidden_size=args.hidden_size,
+            num_layers=args.layers,
+            vocab_size=args.vocab_size,
+            seed=args.seed,
+            pretrain_store=args.store if args.pretrain_steps else None,
+            pretrain_steps=args.pretrain_steps,
+            pretrain_options={"max_length": args.pretrain_length, "window_tokens": args.pretrain_window},
+        )
+    except (FileNotFoundError, StoreError, ConfigError, ValueError) as e:
         p.error(str(e))
-    out = build_tiny_base(
-        args.out,
-        texts,
-        hidden_size=args.hidden_size,
-        num_layers=args.layers,
-        vocab_size=args.vocab_size,
-        seed=args.seed,
-    )
     vocab = json.loads((out / "config.json").read_text())["vocab_size"]
-    print(f"tiny base: {_count_params(out)} params, vocab {vocab}, -> {out}")
+    trained = ""
+    if (out / PRETRAINING_RECORD).is_file():
+        r = json.loads((out / PRETRAINING_RECORD).read_text())
+        trained = (f", pretrained {r['steps']} steps on {r['windows']} windows ({r['tokens']} tokens, loss "
+                   f"{r['first_loss']} -> {r['last_loss']}, {r['seconds']} s)")
+    print(f"tiny base: {_count_params(out)} params, vocab {vocab}{trained} -> {out}")
     return 0
 
 

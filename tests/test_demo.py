@@ -1,0 +1,107 @@
+"""`make demo`, as the Makefile runs it, under a temp folder: every stage succeeds and each specialist wins its column.
+
+The commands are the demo target's own (`make -n demo` prints them), so this test and the Makefile cannot drift
+apart. Each `demo/...` path moves under a temp folder, and `configs/demo.yaml` becomes a copy whose `demo/` paths
+point there too; nothing else changes: the same stores, tiny base (pretrained), configs, steps and seeds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+SPECIALISTS = ["forge", "oxidizer", "prism", "serpent", "swiftblade"]
+
+
+def demo_commands(py: str) -> list[list[str]]:
+    """The demo recipe's commands, `$(PY)` set to `py`, echo lines left out."""
+    printed = subprocess.run(["make", "-s", "-n", "-o", ".venv/.installed", "demo", f"PY={py}"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout
+    commands = []
+    for line in printed.replace("\\\n", " ").splitlines():
+        argv = shlex.split(line)
+        if argv and argv[0] != "echo":
+            commands.append(argv)
+    return commands
+
+
+def moved(argv: list[str], root: Path, overlay: Path) -> list[str]:
+    out = []
+    for arg in argv:
+        if arg == "configs/demo.yaml":
+            arg = str(overlay)
+        elif arg.startswith("demo/"):
+            arg = str(root / arg[len("demo/"):])
+        out.append(arg)
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = tmp_path_factory.mktemp("demo")
+    overlay = root / "demo.yaml"
+    overlay.write_text((REPO / "configs" / "demo.yaml").read_text().replace(" demo/", f" {root}/"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    runs = []
+    for argv in demo_commands(sys.executable):
+        argv = moved(argv, root, overlay)
+        runs.append(subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600))
+        if runs[-1].returncode != 0:
+            break
+    return {"root": root, "runs": runs}
+
+
+def test_the_demo_recipe_is_what_this_test_runs():
+    commands = [" ".join(c[1:4]) for c in demo_commands("PY")]
+    assert commands[0].startswith("-m extract.sample_store --out")
+    assert any(c.startswith("-m train.tiny_model") for c in commands)
+    assert ["-m", "eval", "--all"] == demo_commands("PY")[-3][1:4]
+
+
+def test_every_demo_command_succeeds(demo):
+    for run in demo["runs"]:
+        assert run.returncode == 0, f"{shlex.join(run.args)} failed:\n{run.stderr[-3000:]}"
+    assert len(demo["runs"]) == len(demo_commands("PY"))
+
+
+def test_the_tiny_base_is_pretrained_on_sessions_that_are_not_the_users(demo):
+    record = json.loads((demo["root"] / "base" / "pretraining.json").read_text())
+    assert record["store"] == str(demo["root"] / "pretrain" / "opencode.db")
+    assert record["steps"] > 0 and record["last_loss"] < record["first_loss"]
+
+
+def test_every_adapter_beats_the_base_on_its_own_held_out_sessions(demo):
+    for name in SPECIALISTS:
+        r = json.loads((demo["root"] / "reports" / name / "eval.json").read_text())
+        assert r["adapter"]["loss"] < r["base"]["loss"], name
+
+
+def test_the_matrix_has_the_base_and_every_adapter_on_every_split_and_the_diagonal_wins(demo):
+    m = json.loads((demo["root"] / "reports" / "matrix.json").read_text())
+    assert m["rows"] == ["base", *SPECIALISTS] and m["columns"] == SPECIALISTS
+    assert [len(row) for row in m["loss"]] == [len(SPECIALISTS)] * (1 + len(SPECIALISTS))
+    for j, name in enumerate(SPECIALISTS):
+        column = {row: m["loss"][i][j] for i, row in enumerate(m["rows"])}
+        own = column.pop(name)
+        assert own < min(column.values()), f"{name}: own adapter {own}, others {column}"
+        assert m["diagonal"][name]["loss"]["wins"], name
+    summary = (demo["root"] / "reports" / "summary.md").read_text()
+    assert "Where the diagonal does not win" not in summary
+
+
+def test_the_demo_exports_every_adapter_and_prints_the_table(demo):
+    for name in SPECIALISTS:
+        assert (demo["root"] / "exports" / name / "adapter" / "adapter_model.safetensors").is_file(), name
+    table = demo["runs"][-1].stdout
+    assert all(name in table for name in SPECIALISTS)
