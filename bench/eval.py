@@ -11,7 +11,12 @@ The plain loop runs one window at a time through the model, full logits, and sum
 tokens. The batched evaluation must give the same loss for every window (asserted within 1e-4 per token); its speed
 comes from computing less, not from approximating: see window_losses. Each mode runs --repeats times and the best
 time counts; the modes take turns, so load from other processes falls on each of them alike. Throughput is held-out
-window tokens per second (every token of a window; the trained ones are listed too). The last line is
+window tokens per second (every token of a window; the trained ones are listed too).
+
+Then the work each mode computed, counted, not timed: token positions through the model (padding included), logit
+rows, and causal query-key pairs of attention (per layer and head). Batching on a CPU buys no parallelism the plain
+loop lacks (both keep every core busy), so the speed-up can only come from that work, and the work ratio bounds it:
+the positions after the shared prefix still attend to the whole window, exactly. The last line is
 `eval: batched/one-at-a-time throughput ratio R`.
 """
 from __future__ import annotations
@@ -22,6 +27,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +60,12 @@ def demo_or_temp(tmp: Path) -> tuple[Path, Path, int, str]:
                  tool_output_chars=demo["extract"]["tool_output_chars"],
                  test_fraction=demo["extract"]["test_fraction"]), progress=False)
     return base, tmp / "data", max_length, f"built in {tmp}"
+
+
+def plain_work(encoded) -> Counter:
+    """What the plain loop computes: every position of every window, its logits, full causal attention."""
+    n = [len(e[1]) for e in encoded]
+    return Counter(positions=sum(n), logits=sum(n), attention=sum(k * (k + 1) // 2 for k in n))
 
 
 def plain_loop(model, encoded) -> list[tuple[float, int]]:
@@ -134,6 +146,16 @@ def main() -> None:
         figures[name] = tokens / seconds
         print(f"{name:36s} {seconds:7.3f} s  {tokens / seconds:9.0f} tokens/s  ({trained / seconds:7.0f} trained "
               f"tokens/s)  loss {loss:.5f}  max window diff {worst:.1e}/token")
+    work = {"one at a time (plain loop)": plain_work(encoded)}
+    for name, share in (("batched, no shared prefix", False), ("batched (eval.loss.window_losses)", True)):
+        work[name] = Counter()
+        window_losses(model, encoded, batch_size=a.batch_size, pad_id=pad, share_prefix=share, work=work[name])
+    ref = work["one at a time (plain loop)"]
+    print("work computed (plain / mode in brackets):")
+    for name, w in work.items():
+        print(f"{name:36s} {w['positions']:7d} positions ({w['padding']} padding, {ref['positions'] / w['positions']:.2f}x)"
+              f"  {w['logits']:7d} logit rows ({ref['logits'] / w['logits']:.2f}x)"
+              f"  {w['attention'] / 1e6:6.1f}M attention pairs ({ref['attention'] / w['attention']:.2f}x)")
     plain, batched = figures["one at a time (plain loop)"], figures["batched (eval.loss.window_losses)"]
     print(f"eval: batched/one-at-a-time throughput ratio {batched / plain:.2f}")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -48,43 +49,57 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 def batches(seqs: list[list[int]], indices: list[int], batch_size: int, share_prefix: bool) -> list[list[int]]:
     """Indices of seqs in batches: sequences sharing a prefix (system prompt and tools) together, then by length."""
-    if not share_prefix:
-        order = sorted(indices, key=lambda i: len(seqs[i]))
-        return [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
+    out = []
+    for g in prefix_groups(seqs, indices) if share_prefix else [list(indices)]:
+        g = sorted(g, key=lambda i: len(seqs[i]))
+        out += [g[b:b + batch_size] for b in range(0, len(g), batch_size)]
+    return out
+
+
+def prefix_groups(seqs: list[list[int]], indices: list[int]) -> list[list[int]]:
+    """Indices of seqs grouped by a common prefix of at least MIN_SHARED_PREFIX tokens (lexicographic neighbours)."""
     groups: list[list[int]] = []
     for i in sorted(indices, key=lambda i: seqs[i]):  # lexicographic: a shared prefix makes neighbours
         if groups and common_prefix(seqs[groups[-1][0]], seqs[i]) >= MIN_SHARED_PREFIX:
             groups[-1].append(i)
         else:
             groups.append([i])
-    out = []
-    for g in groups:
-        g.sort(key=lambda i: len(seqs[i]))
-        out += [g[b:b + batch_size] for b in range(0, len(g), batch_size)]
-    return out
+    return groups
 
 
 def prefix_cache(model, prefix: list[int], copies: int):
     """The KV cache of `prefix`, computed once and repeated for a batch of `copies` rows."""
-    import torch
-
-    device = next(model.parameters()).device
-    cache = model(input_ids=torch.tensor([prefix], device=device), use_cache=True, logits_to_keep=1).past_key_values
+    cache = _prefix_forward(model, prefix)
     cache.batch_repeat_interleave(copies)
     return cache
 
 
-def window_losses(model, encoded, *, batch_size: int = 8, pad_id: int = 0,
-                  share_prefix: bool = True) -> list[WindowLoss]:
+def _prefix_forward(model, prefix: list[int]):
+    import torch
+
+    device = next(model.parameters()).device
+    return model(input_ids=torch.tensor([prefix], device=device), use_cache=True, logits_to_keep=1).past_key_values
+
+
+def window_losses(model, encoded, *, batch_size: int = 8, pad_id: int = 0, share_prefix: bool = True,
+                  work: Counter | None = None) -> list[WindowLoss]:
     """Per-window summed NLL over trained tokens, batched; the same numbers as one window at a time.
 
+    `work`, if given, counts what was computed: `positions` (token positions through the model, padding
+    included), `padding`, `logits` (positions whose logits were computed) and `attention` (query-key pairs per
+    layer and head, the causal ones a kernel must compute): bench/eval.py prints it beside the timings.
+
     What makes it fast without changing a number:
-    - right padding and no attention mask: in a causal model a real token never sees the padding after it;
     - each window ends at its last trained token (later tokens change no scored logit);
-    - windows sharing a prefix (the system prompt and the tool definitions, most of a short window) are batched
-      together, and the batch's common prefix runs once; its KV cache is repeated for the rest of each window;
+    - windows sharing a prefix (the system prompt and the tool definitions, most of a short window) form a group
+      whose common prefix runs once; its KV cache is copied into every batch of the group, which runs only the rest
+      of each window;
+    - within a group, batches take windows of similar length (sorted), so little padding is computed;
+    - right padding and no attention mask: in a causal model a real token never sees the padding after it;
     - logits only at the positions that predict a trained token (`logits_to_keep` as a boolean mask).
     """
+    import copy
+
     import torch
     import torch.nn.functional as F
 
@@ -95,37 +110,49 @@ def window_losses(model, encoded, *, batch_size: int = 8, pad_id: int = 0,
         if not targets[i]:
             results[i] = WindowLoss(sid, 0.0, 0, nbytes)
     scored = [i for i in range(len(encoded)) if targets[i]]
+    seqs = {i: encoded[i][1][:targets[i][-1] + 1] for i in scored}
     model.eval()
     device = next(model.parameters()).device
     with torch.no_grad():
-        for idx in batches([e[1] for e in encoded], scored, batch_size, share_prefix):
-            seqs = [encoded[i][1][:targets[i][-1] + 1] for i in idx]
+        for group in prefix_groups(seqs, scored) if share_prefix else [scored]:
             shared = 0
-            if share_prefix and len(idx) > 1:
-                shared = min(common_prefix(seqs[0], s) for s in seqs)
-                shared = min(shared, min(targets[i][0] for i in idx) - 1)  # every scored logit after the prefix
+            if share_prefix and len(group) > 1:
+                shared = min(common_prefix(seqs[group[0]], seqs[i]) for i in group)
+                shared = min(shared, min(targets[i][0] for i in group) - 1)  # every scored logit after the prefix
                 shared = shared if shared >= MIN_SHARED_PREFIX else 0
-            width = max(len(s) for s in seqs) - shared
-            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            keep = torch.zeros((len(idx), width), dtype=torch.bool)
-            gold = []
-            for row, (i, s) in enumerate(zip(idx, seqs)):
-                ids[row, :len(s) - shared] = torch.tensor(s[shared:])
-                for t in targets[i]:
-                    keep[row, t - 1 - shared] = True  # the logit at t-1 predicts token t
-            for row, i in enumerate(idx):  # row-major, the order of the boolean selection below
-                gold += [encoded[i][1][t] for t in targets[i]]
-            kwargs = {}
-            if shared:
-                kwargs = {"past_key_values": prefix_cache(model, seqs[0][:shared], len(idx)), "use_cache": True}
-            logits = model(input_ids=ids.to(device), logits_to_keep=keep.to(device), **kwargs).logits
-            if logits.dim() == 3:  # a model whose forward does not take a boolean logits_to_keep: all positions
-                logits = logits[keep.to(device)]
-            nll = F.cross_entropy(logits.float(), torch.tensor(gold, device=device), reduction="none")
-            rows = keep.nonzero()[:, 0].to(device)
-            sums = torch.zeros(len(idx), dtype=torch.float64, device=device).index_add_(0, rows, nll.double())
-            for row, i in enumerate(idx):
-                results[i] = WindowLoss(encoded[i][0], float(sums[row]), len(targets[i]), encoded[i][3])
+            prefix = _prefix_forward(model, seqs[group[0]][:shared]) if shared else None
+            if work is not None and shared:
+                work.update(positions=shared, logits=1, attention=shared * (shared + 1) // 2)
+            group = sorted(group, key=lambda i: len(seqs[i]))
+            for b in range(0, len(group), batch_size):
+                idx = group[b:b + batch_size]
+                width = max(len(seqs[i]) for i in idx) - shared
+                ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+                for row, i in enumerate(idx):
+                    ids[row, :len(seqs[i]) - shared] = torch.tensor(seqs[i][shared:])
+                # the logit at t-1 predicts token t; row-major order, the order of the boolean selection below
+                rows = torch.tensor([row for row, i in enumerate(idx) for _ in targets[i]])
+                cols = torch.tensor([t - 1 - shared for i in idx for t in targets[i]])
+                gold = torch.tensor([seqs[i][t] for i in idx for t in targets[i]], device=device)
+                keep = torch.zeros((len(idx), width), dtype=torch.bool)
+                keep[rows, cols] = True
+                if work is not None:
+                    work.update(positions=len(idx) * width, logits=len(cols),
+                                padding=sum(width - (len(seqs[i]) - shared) for i in idx),
+                                attention=len(idx) * (width * shared + width * (width + 1) // 2))
+                kwargs = {}
+                if prefix is not None:
+                    cache = copy.deepcopy(prefix) if b + batch_size < len(group) else prefix  # the last batch takes it
+                    cache.batch_repeat_interleave(len(idx))
+                    kwargs = {"past_key_values": cache, "use_cache": True}
+                logits = model(input_ids=ids.to(device), logits_to_keep=keep.to(device), **kwargs).logits
+                if logits.dim() == 3:  # a model whose forward does not take a boolean logits_to_keep: all positions
+                    logits = logits[keep.to(device)]
+                nll = F.cross_entropy(logits.float(), gold, reduction="none")
+                sums = torch.zeros(len(idx), dtype=torch.float64, device=device).index_add_(0, rows.to(device),
+                                                                                             nll.double())
+                for row, i in enumerate(idx):
+                    results[i] = WindowLoss(encoded[i][0], float(sums[row]), len(targets[i]), encoded[i][3])
     return [results[i] for i in range(len(encoded))]
 
 

@@ -78,9 +78,13 @@ def test_window_losses_batched_and_padded_equal_one_at_a_time(base_model):
         assert a.nll == pytest.approx(b.nll, abs=1e-5)
 
 
-def test_window_losses_with_a_shared_prefix_equal_a_hand_computation(base_model):
+@pytest.mark.parametrize("batch_size", [8, 2])
+def test_window_losses_with_a_shared_prefix_equal_a_hand_computation(base_model, batch_size):
     """Windows opening with the same 40 tokens (as the system prompt and tools do): the prefix runs once, and its
-    cache serves every window of the batch; the numbers are those of each window alone."""
+    cache serves every batch of the group (three batches of 2, or one of 8); the numbers are those of each window
+    alone."""
+    from collections import Counter
+
     from eval.loss import MIN_SHARED_PREFIX, window_losses
 
     prefix = [(7 * i) % 500 + 4 for i in range(40)]
@@ -88,11 +92,19 @@ def test_window_losses_with_a_shared_prefix_equal_a_hand_computation(base_model)
     windows = [_window(f"s{k}", prefix + [(k * 31 + 3 * i) % 500 + 4 for i in range(n)],
                        [False] * 40 + [(i + k) % 2 == 0 for i in range(n)]) for k, n in enumerate([5, 17, 9, 30])]
     windows.append(_window("tail", prefix + [9, 9, 9], [False] * 41 + [True, False]))  # a trained token, then not
-    got = window_losses(base_model, windows, batch_size=8, pad_id=1)
+    work = Counter()
+    got = window_losses(base_model, windows, batch_size=batch_size, pad_id=1, work=work)
     for w, (sid, ids, labels, _) in zip(got, windows):
         nll, n = _by_hand(base_model, ids, labels)
         assert (w.session_id, w.tokens) == (sid, n)
         assert w.nll == pytest.approx(nll, abs=1e-4)
+    # 39 shared tokens once (s0's token 40 is trained: the logit at 39 predicts it, so the prefix stops before), then
+    # each window from there to its last trained token, padded per batch
+    rests = sorted(max(i for i, label in enumerate(labels) if label != -100) + 1 - 39 for _, _, labels, _ in windows)
+    batches = [rests[b:b + batch_size] for b in range(0, len(rests), batch_size)]
+    assert work["positions"] == 39 + sum(len(b) * max(b) for b in batches)
+    assert work["padding"] == sum(len(b) * max(b) - sum(b) for b in batches)
+    assert work["logits"] == 1 + sum(w.tokens for w in got)
 
 
 def test_mean_loss_weights_windows_by_their_trained_tokens():
