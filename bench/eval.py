@@ -4,8 +4,9 @@
     .venv/bin/python bench/eval.py --batch-size 16 --repeats 5
 
 Windows: every specialist's held-out (test) windows, encoded with the training mask and cut at sft.max_length, as
-`python -m eval` encodes them. They come from demo/ (`make demo`); without it, a sample store, a tiny base (h128,
-vocab 4096, as the demo builds it) and the datasets are built in a temporary folder with the functions the tests use.
+`python -m eval` encodes them. They come from demo/ (`make demo`); without it, a sample store, a tiny base of the
+demo's shape (h128, vocab 4096; not pretrained, which changes no timing) and the datasets are built in a temporary
+folder with the functions the tests use.
 
 The plain loop runs one window at a time through the model, full logits, and sums the cross-entropy over trained
 tokens. The batched evaluation must give the same loss for every window (asserted within 1e-4 per token); its speed

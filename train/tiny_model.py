@@ -316,6 +316,7 @@ def pretrain(model, tok, texts: list[str], *, steps: int, max_length: int = 512,
     Returns what happened: steps, tokens, the first and last logged losses and the seconds taken.
     """
     from datasets import Dataset
+    from transformers.trainer_callback import PrinterCallback
     from trl import SFTConfig
 
     from train.trainer import SpecialistTrainer
@@ -329,7 +330,7 @@ def pretrain(model, tok, texts: list[str], *, steps: int, max_length: int = 512,
                          include_num_input_tokens_seen="non_padding", activation_checkpointing=False)
         trainer = SpecialistTrainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": texts}),
                                     processing_class=tok)
-        trainer.remove_callback(_printer_callback())
+        trainer.remove_callback(PrinterCallback)  # no log dicts on stdout: the CLI prints one line
         result = trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     model.eval()
@@ -337,12 +338,6 @@ def pretrain(model, tok, texts: list[str], *, steps: int, max_length: int = 512,
             "windows": len(texts), "max_length": max_length, "batch_size": batch_size,
             "learning_rate": learning_rate, "first_loss": round(losses[0], 4) if losses else None,
             "last_loss": round(losses[-1], 4) if losses else None, "seconds": round(result.metrics["train_runtime"], 1)}
-
-
-def _printer_callback():
-    from transformers.trainer_callback import PrinterCallback
-
-    return PrinterCallback
 
 
 def _texts_from_message(message: Any) -> Iterator[str]:
