@@ -242,6 +242,7 @@ def test_serve_vllm_names_every_exported_adapter(private):
     script = (private["exports"] / "serve_vllm.sh").read_text()
     assert "vllm serve base " in script and "--enable-lora" in script and "--max-loras 2" in script
     assert "--max-lora-rank 16" in script
+    assert "--enable-auto-tool-choice --tool-call-parser hermes" in script  # the tiny base's <tool_call> template
     for name in ("forge", NAME):
         assert f"{name}={private['exports'] / name / 'adapter'}" in script
         modelfile = (private["exports"] / name / "Modelfile").read_text()
@@ -260,6 +261,40 @@ def test_serve_vllm_max_lora_rank_covers_the_largest_adapter_rank(tmp_path):
     assert "vllm serve Qwen/Qwen2.5-Coder-1.5B-Instruct " in script
     for name in ("serpent", "forge", "prism"):
         assert f"{name}={tmp_path / name / 'adapter'}" in script
+    # no adapter folder here, so no chat template to read the tool-call format from: the script says so
+    assert "--tool-call-parser" not in script.split("exec")[1] and "No vLLM tool-call parser is known" in script
+
+
+@pytest.mark.parametrize("template, parser", [
+    ('{{- "<tool_call>\\n" + tool_call | tojson + "\\n</tool_call>" }}', "hermes"),
+    ("{{- '<tool_call>\\n<function=' + tool_call.name + '>\\n' }}", "qwen3_coder"),
+    ('{{- "<|start_header_id|>ipython<|end_header_id|>\\n\\n" }}{"name": ..., "parameters": ...}', "llama3_json"),
+    ("{{- '[TOOL_CALLS][' }}", "mistral"),
+    ("<|start|>assistant<|channel|>commentary to=functions.x", "openai"),
+    ("{{ message.content }}", None),
+    (None, None),
+])
+def test_vllm_tool_parser_follows_the_chat_templates_tool_call_format(template, parser):
+    from train.export import vllm_tool_parser
+
+    assert vllm_tool_parser(template) == parser
+
+
+def test_adapters_of_several_bases_get_one_serving_script_per_base(tmp_path):
+    from train.export import serving_recipes
+
+    (tmp_path / "serve_vllm.sh").write_text("stale: every adapter on one base\n")
+    manifests = [{"specialist": "serpent", "lora_rank": 16, "base_model": "Qwen/Qwen2.5-Coder-1.5B-Instruct"},
+                 {"specialist": "forge", "lora_rank": 16, "base_model": "meta-llama/Llama-3.2-3B-Instruct"},
+                 {"specialist": "prism", "lora_rank": 32, "base_model": "Qwen/Qwen2.5-Coder-1.5B-Instruct"}]
+    scripts = serving_recipes(tmp_path, "unused", manifests)
+    assert sorted(p.name for p in tmp_path.glob("serve_vllm*.sh")) == sorted(p.name for p in scripts) == [
+        "serve_vllm-Qwen_Qwen2.5-Coder-1.5B-Instruct.sh", "serve_vllm-meta-llama_Llama-3.2-3B-Instruct.sh"]
+    qwen = (tmp_path / "serve_vllm-Qwen_Qwen2.5-Coder-1.5B-Instruct.sh").read_text()
+    assert "vllm serve Qwen/Qwen2.5-Coder-1.5B-Instruct " in qwen and "--max-loras 2 --max-lora-rank 32" in qwen
+    assert "serpent=" in qwen and "prism=" in qwen and "forge=" not in qwen
+    llama = (tmp_path / "serve_vllm-meta-llama_Llama-3.2-3B-Instruct.sh").read_text()
+    assert "vllm serve meta-llama/Llama-3.2-3B-Instruct " in llama and "--max-loras 1" in llama and "forge=" in llama
 
 
 def test_export_all_exports_every_trained_specialist(private):

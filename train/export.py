@@ -10,6 +10,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -239,22 +240,56 @@ def modelfile(name: str, base: str, out: Path, adapter: str = "./adapter") -> st
     return "\n".join(lines) + f"\nFROM {base}\nADAPTER {adapter}\n"
 
 
-def serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any]]) -> None:
-    """exports/serve_vllm.sh: the base with every exported adapter as a named LoRA module (written atomically)."""
-    if not manifests:
-        return
-    names = [m["specialist"] for m in manifests]
-    rank = max(int(m.get("lora_max_rank") or m.get("lora_rank") or 16) for m in manifests)
-    max_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), rank)
-    modules = " \\\n  ".join(f"{n}={exports_root / n / 'adapter'}" for n in names)
-    script = ("#!/usr/bin/env sh\n# Serve the base with every exported specialist as a named LoRA module (OpenAI API,\n"
-              "# pick one with \"model\": \"<name>\").\n"
-              f"exec vllm serve {base} \\\n  --enable-lora --max-loras {len(names)} --max-lora-rank {max_rank} \\\n"
-              f"  --enable-auto-tool-choice --tool-call-parser hermes \\\n  --lora-modules \\\n  {modules}\n")
-    tmp = exports_root / f".serve_vllm-{uuid.uuid4().hex[:8]}.sh"
-    tmp.write_text(script)
-    tmp.chmod(0o755)
-    os.replace(tmp, exports_root / "serve_vllm.sh")
+# The tool-call format a chat template writes (a marker in the template) -> vLLM's --tool-call-parser; first match wins.
+VLLM_TOOL_PARSERS = (
+    ("<function=", "qwen3_coder"),                   # Qwen3-Coder: <tool_call><function=NAME><parameter=KEY>...
+    ("[TOOL_CALLS]", "mistral"),
+    ("<|start_header_id|>ipython", "llama3_json"),   # Llama 3.1-3.3: JSON calls, results in the ipython role
+    ("<\uff5ctool\u2581calls\u2581begin\uff5c>", "deepseek_v3"),
+    ("<|channel|>", "openai"),                       # gpt-oss (harmony)
+    ("<tool_call>", "hermes"),                       # Hermes, Qwen2.5, Qwen3, the demo base
+)
+
+
+def vllm_tool_parser(chat_template: str | None) -> str | None:
+    """vLLM's tool-call parser for the format this chat template writes, or None when none is known."""
+    return next((parser for marker, parser in VLLM_TOOL_PARSERS if chat_template and marker in chat_template), None)
+
+
+def serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any]]) -> list[Path]:
+    """vLLM scripts serving each base with every exported adapter of it as a named LoRA module (written atomically).
+
+    One base (the usual case): exports/serve_vllm.sh. Adapters of several bases (a specialist's config names
+    another base): one exports/serve_vllm-<base>.sh per base, since one vLLM server serves one base. The tool-call
+    parser follows the adapters' chat template. `base` stands for a manifest without one. Returns the scripts.
+    """
+    by_base: dict[str, list[dict[str, Any]]] = {}
+    for m in manifests:
+        by_base.setdefault(m.get("base_model") or base, []).append(m)
+    scripts = {"serve_vllm.sh": next(iter(by_base.items()))} if len(by_base) == 1 else {
+        f"serve_vllm-{re.sub(r'[^A-Za-z0-9._-]+', '_', b).strip('_.')}.sh": (b, ms) for b, ms in by_base.items()}
+    for stale in exports_root.glob("serve_vllm*.sh"):
+        if stale.name not in scripts:
+            stale.unlink()
+    for filename, (b, ms) in scripts.items():
+        names = [m["specialist"] for m in ms]
+        rank = max(int(m.get("lora_max_rank") or m.get("lora_rank") or 16) for m in ms)
+        max_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), rank)
+        modules = " \\\n  ".join(f"{n}={exports_root / n / 'adapter'}" for n in names)
+        template = exports_root / names[0] / "adapter" / "chat_template.jinja"
+        parser = vllm_tool_parser(template.read_text() if template.is_file() else None)
+        tools = (f"  --enable-auto-tool-choice --tool-call-parser {parser} \\\n" if parser else "")
+        note = ("" if parser else "# No vLLM tool-call parser is known for this chat template's tool calls: add\n"
+                "# --enable-auto-tool-choice --tool-call-parser <name> (vLLM's tool calling docs list the names).\n")
+        script = ("#!/usr/bin/env sh\n# Serve the base with every exported specialist as a named LoRA module (OpenAI API,\n"
+                  "# pick one with \"model\": \"<name>\").\n" + note +
+                  f"exec vllm serve {b} \\\n  --enable-lora --max-loras {len(names)} --max-lora-rank {max_rank} \\\n"
+                  f"{tools}  --lora-modules \\\n  {modules}\n")
+        tmp = exports_root / f".serve_vllm-{uuid.uuid4().hex[:8]}.sh"
+        tmp.write_text(script)
+        tmp.chmod(0o755)
+        os.replace(tmp, exports_root / filename)
+    return [exports_root / f for f in scripts]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,9 +320,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"export {sp.name}: no adapter.gguf: {m['gguf']['skipped']}{no_modelfile}", flush=True)
         root = Path(specs[0].config["paths"]["exports"])
         every = [json.loads(p.read_text()) for p in sorted(root.glob("*/manifest.json"))]
-        serving_recipes(root, specs[0].config["model"]["model_name_or_path"], every)
-        print(f"serving: {root / 'serve_vllm.sh'} (vLLM, all adapters), {root}/<name>/Modelfile (Ollama), "
-              f"{root}/<name>/adapter.gguf (llama.cpp --lora)")
+        scripts = serving_recipes(root, specs[0].config["model"]["model_name_or_path"], every)
+        vllm = (f"{scripts[0]} (vLLM, all adapters)" if len(scripts) == 1 else
+                f"{', '.join(map(str, scripts))} (vLLM, one per base)")
+        print(f"serving: {vllm}, {root}/<name>/Modelfile (Ollama), {root}/<name>/adapter.gguf (llama.cpp --lora)")
     except ConfigError as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 2
