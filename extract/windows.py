@@ -88,8 +88,7 @@ class Windower:
         cur: Window | None = None
         room = self.budget - self.header
         for ti, turn in enumerate(session.turns):
-            prompt_text, cut = cut_text(turn.prompt, int(room // 2 * CHARS_PER_TOKEN)) \
-                if self.count(turn.prompt) > room // 2 else (turn.prompt, False)
+            prompt_text, cut = self._cut_prompt(turn.prompt, room // 2)
             stats.prompts_cut += cut
             user = {"role": "user", "content": prompt_text}
             user_tokens = MESSAGE_OVERHEAD + self.count(prompt_text)
@@ -113,6 +112,19 @@ class Windower:
                 stats.steps += 1
         stats.windows += len(out)
         return out
+
+    def _cut_prompt(self, prompt: str, limit: int) -> tuple[str, bool]:
+        """The prompt, its head and tail kept, within `limit` tokens as this Windower counts them (a tokenizer's
+        tokens can be far from 3 characters: the cut shrinks until the count fits)."""
+        if self.count(prompt) <= limit:
+            return prompt, False
+        chars = int(limit * CHARS_PER_TOKEN)
+        while True:
+            text, _ = cut_text(prompt, chars)
+            tokens = self.count(text)
+            if tokens <= limit or chars <= MIN_OUTPUT_CHARS:
+                return text, True
+            chars = max(MIN_OUTPUT_CHARS, min(chars - 1, int(chars * limit / tokens)))
 
     def _fit(self, step: Step, room: int, stats: WindowStats) -> tuple[list[dict], int]:
         """Cut a step larger than the budget: longest tool outputs first (head and tail kept), then its text."""

@@ -152,6 +152,20 @@ def test_a_long_prompt_is_cut_to_leave_room_for_its_steps():
     assert stats.prompts_cut == 1
 
 
+@pytest.mark.parametrize("chars_per_token", [1, 2, 6])
+def test_a_long_prompt_is_cut_to_what_the_configured_counter_counts(chars_per_token):
+    """A tokenizer's tokens are not 3 characters: the cut prompt fits half the room as that tokenizer counts it."""
+    def tokens(text: str) -> int:
+        return -(-len(text) // chars_per_token)
+
+    session = _session([("word " * 20_000, [_step("a")])])
+    windower = Windower(SYSTEM, TOOLS, 2000, tokens)
+    [w] = windower.windows(session, WindowStats())
+    room = 2000 - windower.header
+    assert room // 4 < tokens(w.messages[1]["content"]) <= room // 2  # cut to fit, not far below the limit
+    assert w.tokens <= 2000
+
+
 def test_window_stats_count_windows_and_steps():
     session = _many_turns()
     stats = WindowStats()
