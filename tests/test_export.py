@@ -280,6 +280,14 @@ def test_vllm_tool_parser_follows_the_chat_templates_tool_call_format(template, 
     assert vllm_tool_parser(template) == parser
 
 
+def test_no_manifest_writes_no_serving_script_and_leaves_the_present_one(tmp_path):
+    from train.export import serving_recipes
+
+    (tmp_path / "serve_vllm.sh").write_text("exec vllm serve base\n")
+    assert serving_recipes(tmp_path, "base", []) == []
+    assert (tmp_path / "serve_vllm.sh").read_text() == "exec vllm serve base\n"
+
+
 def test_adapters_of_several_bases_get_one_serving_script_per_base(tmp_path):
     from train.export import serving_recipes
 

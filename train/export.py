@@ -261,8 +261,11 @@ def serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any
 
     One base (the usual case): exports/serve_vllm.sh. Adapters of several bases (a specialist's config names
     another base): one exports/serve_vllm-<base>.sh per base, since one vLLM server serves one base. The tool-call
-    parser follows the adapters' chat template. `base` stands for a manifest without one. Returns the scripts.
+    parser follows the adapters' chat template. `base` stands for a manifest without one. Returns the scripts
+    (none, and nothing touched, without a manifest).
     """
+    if not manifests:
+        return []
     by_base: dict[str, list[dict[str, Any]]] = {}
     for m in manifests:
         by_base.setdefault(m.get("base_model") or base, []).append(m)

@@ -10,8 +10,9 @@ Public API:
   tool results and reasoning, with the whole assistant output (``<|im_end|>``
   included) inside ``{% generation %}`` so ``assistant_only_loss`` trains the stop token.
 - ``train_tokenizer(texts, vocab_size=1024)``: a ``PreTrainedTokenizerFast``.
-- ``build_tiny_base(out_dir, texts, ..., pretrain_texts=None, pretrain_steps=0)``: writes model + tokenizer
-  atomically; with ``pretrain_texts``, the random model is first trained on them (full parameters).
+- ``build_tiny_base(out_dir, texts, ..., pretrain_store=None, pretrain_steps=0)``: writes model + tokenizer
+  atomically; with ``pretrain_store``, the random model is first trained on its sessions (full parameters).
+- ``pretrain(model, tok, texts, steps=...)``: that training, on rendered texts.
 - ``rendered_sessions(db, tokenizer)``: an opencode store's build sessions, extracted into windows and rendered with
   the chat template: the pretraining corpus.
 - ``corpus_from_datasets(data_dir)``, ``corpus_from_store(db)``: tokenizer texts.
