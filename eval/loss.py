@@ -49,11 +49,14 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 def batches(seqs: list[list[int]], indices: list[int], batch_size: int, share_prefix: bool) -> list[list[int]]:
     """Indices of seqs in batches: sequences sharing a prefix (system prompt and tools) together, then by length."""
-    out = []
-    for g in prefix_groups(seqs, indices) if share_prefix else [list(indices)]:
-        g = sorted(g, key=lambda i: len(seqs[i]))
-        out += [g[b:b + batch_size] for b in range(0, len(g), batch_size)]
-    return out
+    groups = prefix_groups(seqs, indices) if share_prefix else [list(indices)]
+    return [batch for g in groups for batch in by_length(seqs, g, batch_size)]
+
+
+def by_length(seqs, group: list[int], batch_size: int) -> list[list[int]]:
+    """The group's indices in batches of `batch_size`, shortest sequences first: little padding in each."""
+    g = sorted(group, key=lambda i: len(seqs[i]))
+    return [g[b:b + batch_size] for b in range(0, len(g), batch_size)]
 
 
 def prefix_groups(seqs: list[list[int]], indices: list[int]) -> list[list[int]]:
@@ -123,9 +126,8 @@ def window_losses(model, encoded, *, batch_size: int = 8, pad_id: int = 0, share
             prefix = _prefix_forward(model, seqs[group[0]][:shared]) if shared else None
             if work is not None and shared:
                 work.update(positions=shared, logits=1, attention=shared * (shared + 1) // 2)
-            group = sorted(group, key=lambda i: len(seqs[i]))
-            for b in range(0, len(group), batch_size):
-                idx = group[b:b + batch_size]
+            group_batches = by_length(seqs, group, batch_size)
+            for b, idx in enumerate(group_batches):
                 width = max(len(seqs[i]) for i in idx) - shared
                 ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
                 for row, i in enumerate(idx):
@@ -142,7 +144,7 @@ def window_losses(model, encoded, *, batch_size: int = 8, pad_id: int = 0, share
                                 attention=len(idx) * (width * shared + width * (width + 1) // 2))
                 kwargs = {}
                 if prefix is not None:
-                    cache = copy.deepcopy(prefix) if b + batch_size < len(group) else prefix  # the last batch takes it
+                    cache = copy.deepcopy(prefix) if b < len(group_batches) - 1 else prefix  # the last batch takes it
                     cache.batch_repeat_interleave(len(idx))
                     kwargs = {"past_key_values": cache, "use_cache": True}
                 logits = model(input_ids=ids.to(device), logits_to_keep=keep.to(device), **kwargs).logits
