@@ -514,12 +514,17 @@ def test_eval_all_skips_a_specialist_without_a_test_split_and_evaluates_the_othe
     assert "matched or beaten by prism adapter" in out
 
 
-def test_eval_of_an_adapter_trained_on_another_base_exits_2(private, capsys):
-    overlay, outputs = private
+def _trained_on_another_base(outputs: Path) -> None:
+    """Make the adapter's config name a base other than the configured one."""
     cfg_path = outputs / NAME / "adapter" / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["base_model_name_or_path"] = "/models/some-other-base"
     cfg_path.write_text(json.dumps(cfg))
+
+
+def test_eval_of_an_adapter_trained_on_another_base_exits_2(private, capsys):
+    overlay, outputs = private
+    _trained_on_another_base(outputs)
     rc, out, err = eval_main([NAME, "--overlay", overlay], capsys)
     assert rc == 2
     line = _one_error_line(err)
@@ -528,10 +533,7 @@ def test_eval_of_an_adapter_trained_on_another_base_exits_2(private, capsys):
 
 def test_matrix_with_an_adapter_trained_on_another_base_exits_2(private, capsys):
     overlay, outputs = private
-    cfg_path = outputs / NAME / "adapter" / "adapter_config.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg["base_model_name_or_path"] = "/models/some-other-base"
-    cfg_path.write_text(json.dumps(cfg))
+    _trained_on_another_base(outputs)
     rc, out, err = eval_main(["--matrix", "--overlay", overlay], capsys)
     assert rc == 2
     assert "/models/some-other-base" in _one_error_line(err)

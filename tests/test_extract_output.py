@@ -143,25 +143,14 @@ def _boom(*a, **k):
     raise Boom("disk full")
 
 
-def test_a_failure_while_closing_a_writer_leaves_the_previous_output(previous, monkeypatch):
+@pytest.mark.parametrize("failing", [
+    (writer.SpecialistWriter, "close"),  # while closing a writer
+    (pipeline, "swap_in"),  # before the swap
+    (writer.os, "replace"),  # writing the manifest during the swap
+], ids=["closing-a-writer", "before-the-swap", "writing-the-manifest-during-the-swap"])
+def test_a_failure_leaves_the_previous_output(previous, monkeypatch, failing):
     out, before, second = previous
-    monkeypatch.setattr(writer.SpecialistWriter, "close", _boom)
-    with pytest.raises(Boom):
-        extract(second, out)
-    assert tree_digest(out) == before
-
-
-def test_a_failure_before_the_swap_leaves_the_previous_output(previous, monkeypatch):
-    out, before, second = previous
-    monkeypatch.setattr(pipeline, "swap_in", _boom)
-    with pytest.raises(Boom):
-        extract(second, out)
-    assert tree_digest(out) == before
-
-
-def test_a_failure_writing_the_manifest_during_the_swap_leaves_the_previous_output(previous, monkeypatch):
-    out, before, second = previous
-    monkeypatch.setattr(writer.os, "replace", _boom)
+    monkeypatch.setattr(*failing, _boom)
     with pytest.raises(Boom):
         extract(second, out)
     assert tree_digest(out) == before
