@@ -96,19 +96,19 @@ eval-all: $(STAMP)
 
 export: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make export NAME=<specialist>"; exit 2; }
-	$(PY) -m train.export $(NAME) $(overlay) $(if $(MERGED),--merged) $(if $(FORCE),--force)
+	$(PY) -m export $(NAME) $(overlay) $(if $(MERGED),--merged) $(if $(FORCE),--force)
 
 export-all: $(STAMP)
-	$(PY) -m train.export --all $(overlay) $(if $(MERGED),--merged) $(if $(FORCE),--force)
+	$(PY) -m export --all $(overlay) $(if $(MERGED),--merged) $(if $(FORCE),--force)
 
 # The whole flow, offline: sample opencode store -> tiny base -> datasets -> 5 adapters -> eval -> export.
 demo: export HF_HUB_OFFLINE := 1
 demo: $(STAMP)
 	@echo "== 1/6 sample opencode stores: the user's, and other sessions for the tiny base to learn from"
-	$(PY) -m extract.sample_store --out demo/store/opencode.db --sessions-per-language 12
-	$(PY) -m extract.sample_store --out demo/pretrain/opencode.db --seed 1 --sessions-per-language 12
+	$(PY) -m sample.store --out demo/store/opencode.db --sessions-per-language 12
+	$(PY) -m sample.store --out demo/pretrain/opencode.db --seed 1 --sessions-per-language 12
 	@echo "== 2/6 tiny base model and tokenizer, built offline and pretrained on the other sessions"
-	$(PY) -m train.tiny_model --store demo/pretrain/opencode.db --out demo/base --hidden-size 128 --vocab-size 4096 \
+	$(PY) -m sample.tiny_model --store demo/pretrain/opencode.db --out demo/base --hidden-size 128 --vocab-size 4096 \
 		--pretrain-steps $(PRETRAIN_STEPS)
 	@echo "== 3/6 extract (windows measured with the tiny tokenizer)"
 	$(PY) -m extract --db demo/store/opencode.db $(DEMO) --quiet
@@ -117,7 +117,7 @@ demo: $(STAMP)
 	@echo "== 5/6 eval"
 	$(PY) -m eval --all $(DEMO)
 	@echo "== 6/6 export"
-	$(PY) -m train.export --all $(DEMO) --force
+	$(PY) -m export --all $(DEMO) --force
 	@echo
 	$(PY) -m eval --summary $(DEMO)
 

@@ -47,10 +47,10 @@ def demo_or_temp(tmp: Path) -> tuple[Path, Path, int, str]:
     if (base / "config.json").is_file() and any(data.glob("*/data/test-*.parquet")):
         return base, data, max_length, "demo/ (make demo)"
 
-    from extract import config
+    from core import config
     from extract.pipeline import Settings, run
-    from extract.sample_store import build_sample_store
-    from train.tiny_model import build_tiny_base, corpus_from_store
+    from sample.store import build_sample_store
+    from sample.tiny_model import build_tiny_base, corpus_from_store
 
     print("no demo/ data: building a sample store, a tiny base and datasets in a temp folder", file=sys.stderr)
     store = build_sample_store(tmp / "store" / "opencode.db", seed=0, sessions_per_language=12)
@@ -95,9 +95,9 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     from eval.loss import encode, window_losses
-    from extract.writer import load_specialist_dataset
-    from train.masking import training_template
-    from train.model import load_tokenizer, quiet_libraries
+    from core.data import load_specialist_dataset
+    from core.masking import training_template
+    from core.models import load_tokenizer, quiet_libraries
 
     quiet_libraries()
     hf_logging.set_verbosity_error()

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 
 def store(n: int, seed: int) -> Path:
-    from extract.sample_store import build_sample_store
+    from sample.store import build_sample_store
 
     path = Path(tempfile.gettempdir()) / f"workbench-bench-store-{n}-{seed}.db"
     if not path.exists():

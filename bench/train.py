@@ -41,10 +41,10 @@ def workspace(hidden: int, seed: int = 0) -> Path:
         return root
     import yaml
 
-    from extract import config
+    from core import config
     from extract.pipeline import Settings, run
-    from extract.sample_store import build_sample_store
-    from train.tiny_model import build_tiny_base, corpus_from_store
+    from sample.store import build_sample_store
+    from sample.tiny_model import build_tiny_base, corpus_from_store
 
     t0 = time.time()
     root.mkdir(parents=True, exist_ok=True)
@@ -77,8 +77,8 @@ def child(root: Path, packing: bool, steps: int, warmup: int, repeats: int, thre
     from datasets import concatenate_datasets
     from transformers import Trainer, TrainerCallback
 
-    from extract.writer import open_dataset
-    from train.model import load_model, load_tokenizer, quiet_libraries
+    from core.data import open_dataset
+    from core.models import load_model, load_tokenizer, quiet_libraries
     from train.sft import load_specialist, lora_config, sft_config
     from train.trainer import SpecialistTrainer
 

@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from extract import config as cfglib
-from extract.config import ConfigError
+from core import config as cfglib
+from core.config import ConfigError
 
 
 def summary_rows(overlay: str | None) -> list[tuple]:
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="next-action accuracy in the matrix too (slow: generates for every model and split)")
     p.add_argument("--summary", action="store_true", help="print the table of existing reports and exit")
     a = p.parse_intermixed_args(argv)
-    from train.model import quiet_libraries
+    from core.models import quiet_libraries
 
     quiet_libraries()
     names = [x for x in a.items if "=" not in x]

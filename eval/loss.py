@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from train.masking import tokenize
+from core.masking import tokenize
 
 
 @dataclass

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from extract.config import ConfigError, Specialist
+from core.config import ConfigError, Specialist
 
 from .loss import encode, mean_loss, window_losses
 from .report import NothingHeldOut, adapter_dir, check_base, eval_setting, held_out
@@ -24,8 +24,8 @@ def build(specs: list[Specialist], *, next_action: bool | None = None) -> dict[s
     """The matrix over `specs` (rows: those with a trained adapter; columns: those with a test split)."""
     from peft import PeftModel
 
-    from train.masking import training_template
-    from train.model import load_model, load_tokenizer, resolve_base
+    from core.masking import training_template
+    from core.models import load_model, load_tokenizer, resolve_base
 
     from .actions import held_out_turns, run_side
     from .toolcalls import TurnParser

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from extract.config import ConfigError, Specialist
+from core.config import ConfigError, Specialist
+from core.version import code_version
 
 from .loss import bits_per_byte, bootstrap, encode, mean_loss, window_losses
 
@@ -20,17 +20,6 @@ DEFAULTS = {"batch_size": 8, "max_turns": 200, "max_new_tokens": 256, "matrix_ne
 
 class NothingHeldOut(ConfigError):
     """The specialist's test split is missing or empty: there is nothing to evaluate on (`--all` skips it)."""
-
-
-def code_version() -> str:
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip()
-        return (rev + ("-dirty" if dirty else "")) or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def eval_setting(sp: Specialist, key: str):
@@ -56,7 +45,7 @@ def adapter_dir(sp: Specialist) -> Path:
 
 def check_base(sp: Specialist, adapter: Path) -> None:
     """The adapter must have been trained on the base the config names now."""
-    from train.model import resolve_base
+    from core.models import resolve_base
 
     recorded = json.loads((adapter / "adapter_config.json").read_text()).get("base_model_name_or_path")
     wanted = resolve_base(sp.config["model"]["model_name_or_path"])
@@ -67,7 +56,7 @@ def check_base(sp: Specialist, adapter: Path) -> None:
 
 def held_out(sp: Specialist):
     """The specialist's test split, or NothingHeldOut (one line) when it is missing or empty."""
-    from extract.writer import open_dataset
+    from core.data import open_dataset
 
     data = sp.path("data")
     ds = open_dataset(sp.name, data)
@@ -93,8 +82,8 @@ def evaluate(sp: Specialist) -> dict[str, Any]:
     """Base vs adapter on the held-out windows: loss (the training mask) and next action; writes reports/<name>/."""
     from peft import PeftModel
 
-    from train.masking import training_template
-    from train.model import load_model, load_tokenizer, resolve_base
+    from core.masking import training_template
+    from core.models import load_model, load_tokenizer, resolve_base
 
     from .actions import evaluate_turns, held_out_turns
 

@@ -5,10 +5,10 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from extract.config import Specialist
+from core.config import Specialist
+from core.version import code_version
 
 from . import matrix as mx
-from .report import code_version
 
 
 def reports(specs: list[Specialist]) -> list[dict[str, Any]]:

@@ -5,7 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import config, datatools, opencode
+from core import config
+
+from . import datatools, opencode
 from .datatools import VERBS
 from .outcome import OUTCOMES
 from .pipeline import Settings, run, summary_table

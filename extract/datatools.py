@@ -16,9 +16,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from . import config
-from .config import ConfigError
-from .writer import open_dataset
+from core import config
+from core.config import ConfigError
+from core.data import open_dataset
 
 VERBS = ("analyze", "show", "compare", "report", "export-jsonl")
 

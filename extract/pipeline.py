@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from . import opencode
 from .classify import classify
-from .config import Specialist
+from core.config import Specialist
 from .outcome import OUTCOMES, assess
 from .redact import redact_session
 from .sources import Source, read, total_sessions, usable

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .config import ConfigError
+from core.config import ConfigError
 from .opencode import cut_text
 from .records import Session, Step
 

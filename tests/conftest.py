@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def sample_store(tmp_path_factory) -> Path:
     """A sample opencode store: 4 sessions per language plus the edge-case sessions."""
-    from extract.sample_store import build_sample_store
+    from sample.store import build_sample_store
 
     return build_sample_store(tmp_path_factory.mktemp("store") / "opencode.db", seed=0, sessions_per_language=4)
 
@@ -30,7 +30,7 @@ def sample_store(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory, sample_store) -> Path:
     """A tiny Llama base and tokenizer trained offline on the sample store (h64, 2 layers)."""
-    from train.tiny_model import build_tiny_base, corpus_from_store
+    from sample.tiny_model import build_tiny_base, corpus_from_store
 
     return build_tiny_base(tmp_path_factory.mktemp("base") / "base", list(corpus_from_store(sample_store)),
                            hidden_size=64, num_layers=2, vocab_size=1024, seed=0)
@@ -45,7 +45,7 @@ def workspace(tmp_path_factory, sample_store, tiny_base) -> dict:
     """
     import yaml
 
-    from extract import config
+    from core import config
     from extract.pipeline import Settings, run
 
     root = tmp_path_factory.mktemp("workspace")

@@ -64,8 +64,8 @@ def demo(tmp_path_factory):
 
 def test_the_demo_recipe_is_what_this_test_runs():
     commands = [" ".join(c[1:4]) for c in demo_commands("PY")]
-    assert commands[0].startswith("-m extract.sample_store --out")
-    assert any(c.startswith("-m train.tiny_model") for c in commands)
+    assert commands[0].startswith("-m sample.store --out")
+    assert any(c.startswith("-m sample.tiny_model") for c in commands)
     assert ["-m", "eval", "--all"] == demo_commands("PY")[-3][1:4]
 
 

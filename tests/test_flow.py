@@ -35,7 +35,7 @@ def _stage(main, argv) -> tuple[int, str, str]:
 def flow(workspace, tmp_path_factory):
     from eval.__main__ import main as eval_main
     from train.__main__ import main as train_main
-    from train.export import main as export_main
+    from export.bundle import main as export_main
 
     root = tmp_path_factory.mktemp("flow")
     cfg = yaml.safe_load(Path(workspace["overlay"]).read_text())

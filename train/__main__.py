@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from extract import config as cfglib
-from extract.config import ConfigError
+from core import config as cfglib
+from core.config import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="print N training windows (default 3) with the trained tokens coloured, then exit")
     p.add_argument("--resume", action="store_true", help="resume from the latest checkpoint in outputs/NAME/")
     a = p.parse_intermixed_args(argv)
-    from train.model import quiet_libraries
+    from core.models import quiet_libraries
 
     quiet_libraries()
     if a.inspect is not None and not a.inspect.isdigit():  # `--inspect serpent`: N left out, the next item taken

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from extract import config as cfglib
-from extract.config import ConfigError, Specialist
+from core import config as cfglib
+from core.config import ConfigError, Specialist
 
 # report_to backends whose module or pip package is not the backend's own name: (modules, pip package)
 REPORTERS = {"tensorboard": (("tensorboard", "tensorboardX"), "tensorboard"), "azure_ml": (("azureml",), "azureml-core"),
@@ -148,7 +148,7 @@ def check_switches(sp: Specialist) -> None:
 
 def load_splits(sp: Specialist):
     """The specialist's DatasetDict from data/<name>, read in memory (TRL must not write caches beside it)."""
-    from extract.writer import open_dataset
+    from core.data import open_dataset
 
     path = sp.path("data")
     ds = open_dataset(sp.name, path)
@@ -179,8 +179,8 @@ def lora_config(sp: Specialist):
 
 
 def masking_method(sp: Specialist, tok) -> str:
-    """How the trained tokens are found: "markers", "patched", "diff" (see train/masking.py) or "off"."""
-    from .masking import TemplateError, method
+    """How the trained tokens are found: "markers", "patched", "diff" (see core/masking.py) or "off"."""
+    from core.masking import TemplateError, method
 
     if not sp.config["sft"].get("assistant_only_loss"):
         return "off"
@@ -199,7 +199,7 @@ MASKING = {"markers": "the chat template's {% generation %} markers",
 
 def encode(sp: Specialist, tok, rows, how: str, limit: int | None = None) -> list[tuple[list[int], list[int]]]:
     """Token ids and trained-token mask of each row (the first `limit`), as training sees them."""
-    from .masking import TemplateError, tokenize, training_template
+    from core.masking import TemplateError, tokenize, training_template
 
     template = training_template(tok) if how == "patched" else None
     out = []
@@ -275,7 +275,7 @@ def describe_over_length(report: dict[str, Any]) -> str | None:
 
 
 def dry_run(sp: Specialist) -> None:
-    from .model import load_tokenizer
+    from core.models import load_tokenizer
 
     ds = load_splits(sp)
     tok = load_tokenizer(sp.config["model"])
@@ -293,8 +293,8 @@ def dry_run(sp: Specialist) -> None:
 
 def inspect(sp: Specialist, n: int = 3) -> None:
     """A few training windows with the trained tokens coloured apart from the masked ones, and the trained share."""
-    from .masking import colour
-    from .model import load_tokenizer
+    from core.masking import colour
+    from core.models import load_tokenizer
 
     ds = load_splits(sp)
     tok = load_tokenizer(sp.config["model"])
@@ -337,7 +337,7 @@ def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any]:
     of them take part in evaluating and saving (FSDP and ZeRO-3 gather the weights across processes)."""
     from accelerate import PartialState
 
-    from .model import load_model, load_tokenizer, resolve_base
+    from core.models import load_model, load_tokenizer, resolve_base
     from .trainer import SpecialistTrainer
 
     ds = load_splits(sp)

@@ -1,0 +1,1 @@
+"""The spine every stage stands on: configs, specialists, paths, errors, the dataset contract, models, masking."""

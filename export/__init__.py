@@ -1,0 +1,1 @@
+"""Export: turn trained adapters into what people serve (PEFT, GGUF, Ollama, vLLM)."""

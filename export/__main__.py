@@ -1,0 +1,6 @@
+"""`python -m export NAME [NAME ...]`: package trained adapters for serving (see export/bundle.py and the README)."""
+import sys
+
+from .bundle import main
+
+sys.exit(main())
