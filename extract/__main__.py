@@ -11,6 +11,7 @@ from . import datatools, opencode
 from .datatools import VERBS
 from .outcome import OUTCOMES
 from .pipeline import Settings, run, summary_table
+from .redact import Redactor
 from .sources import Source, default_sources
 
 
@@ -20,6 +21,22 @@ def _outcomes(value) -> tuple[str, ...]:
     if bad:
         raise config.ConfigError(f"drop_outcomes: unknown outcome {bad[0]!r}; known: {', '.join(OUTCOMES)}")
     return tuple(names)
+
+
+def _redactor(ex: dict) -> Redactor:
+    """The user's own secrets on top of the detectors: .env files, literal values, patterns (one line if bad)."""
+    lists = {}
+    for key in ("redact_env_files", "redact_values", "redact_patterns"):
+        v = ex.get(key) or []
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list):
+            raise config.ConfigError(f"extract.{key}: expected a list, got {v!r}")
+        lists[key] = v
+    try:
+        return Redactor.from_config(lists["redact_env_files"], lists["redact_values"], lists["redact_patterns"])
+    except ValueError as e:
+        raise config.ConfigError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             holdout=str(ex.get("holdout", "hash")), min_score=float(ex.get("min_score", 3.0)),
             margin=float(ex.get("margin", 2.0)), full_run=a.lang is None, resolved_only=a.resolved_only,
             drop_outcomes=_outcomes(a.drop_outcomes if a.drop_outcomes is not None else ex.get("drop_outcomes")))
+        settings.redactor = _redactor(ex)
         if settings.holdout not in ("hash", "recent"):
             raise config.ConfigError(f"extract.holdout: {settings.holdout!r}; expected 'hash' or 'recent'")
         manifest = run(settings, progress=not a.quiet)

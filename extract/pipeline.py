@@ -20,7 +20,7 @@ from . import opencode
 from .classify import classify
 from core.config import Specialist
 from .outcome import OUTCOMES, assess
-from .redact import redact_session
+from .redact import Redactor, leaks, redact_session
 from .sources import Source, read, total_sessions, usable
 from .split import content_hash, side
 from .tools import toolset_for
@@ -47,6 +47,7 @@ class Settings:
     full_run: bool = True  # False with --lang: other specialists' datasets are left as they are
     sources: list[Source] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # default locations skipped, and the like
+    redactor: Redactor | None = None  # the user's own secret values and patterns (extract.redact_*)
 
     def __post_init__(self):
         if self.db is not None and not self.sources:
@@ -59,6 +60,7 @@ class Report:
     skipped: Counter = field(default_factory=Counter)
     per_specialist: dict[str, dict[str, Any]] = field(default_factory=dict)
     redactions: Counter = field(default_factory=Counter)
+    blocked: Counter = field(default_factory=Counter)  # second scanner's rule ids in the sessions it kept out
     duplicates_removed: int = 0
     examples: dict[str, list[str]] = field(default_factory=dict)
 
@@ -105,7 +107,12 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             if outcome.label in s.drop_outcomes:
                 stats.skip_session(f"outcome {outcome.label}", session.id)
                 continue
-            redact_session(session, report.redactions)
+            redact_session(session, report.redactions, s.redactor)
+            still = leaks(session)
+            if still:  # the second scanner's veto: a session it still finds a secret in is never written
+                stats.skip_session("sessions the second scanner still found a secret in", session.id)
+                report.blocked.update(still)
+                continue
             used: dict[str, list[dict]] = defaultdict(list)
             for c in session.tool_calls:
                 used[c.name].append(c.arguments)
@@ -193,6 +200,7 @@ def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: f
         "outcomes": {k: sum(v.get(f"outcome_{k}", 0) for v in report.per_specialist.values()) for k in OUTCOMES},
         "duplicates_removed": report.duplicates_removed,
         "redactions": dict(sorted(report.redactions.items())),
+        "blocked_secrets": dict(sorted(report.blocked.items())),
         "specialists": report.per_specialist,
     }
 

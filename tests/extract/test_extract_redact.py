@@ -102,7 +102,7 @@ def test_text_without_secrets_is_unchanged():
 
 @pytest.mark.parametrize("text, expected, kind", [
     (f"export OPENAI_API_KEY={OPENAI}", "export OPENAI_API_KEY=<REDACTED:openai_key>", "openai_key"),
-    ("DB_PASSWORD=hunter2hunter2", "DB_PASSWORD=<REDACTED:env_secret>", "env_secret"),
+    ("DB_PASSWORD=hunter2hunter2", "DB_PASSWORD=<REDACTED:assigned_secret>", "assigned_secret"),
     ("redis://:p4ssw0rd@cache:6379/0", "redis://:<REDACTED:url_password>@cache:6379/0", "url_password"),
     ("http://localhost:8080/api@v2", "http://localhost:8080/api@v2", None),  # a port is not a password
     (f"git clone https://oauth2:{GITHUB}@github.com/u/r.git",
