@@ -12,8 +12,16 @@ from .records import Session, Step, ToolCall, Turn
 from .tools import CLAUDE_TOOLSET
 
 # Human-looking user lines that are harness echoes, not prompts.
-_ECHO = re.compile(r"^\s*(<command-name>|<command-message>|<local-command-stdout>|<local-command-stderr>|"
+_ECHO = re.compile(r"^\s*(<local-command-stdout>|<local-command-stderr>|<local-command-caveat>|"
                    r"\[Request interrupted by user|Caveat: The messages below were generated)")
+# A slash command's echo (`/init`, a custom command). The expanded prompt follows as an isMeta user line.
+_COMMAND = re.compile(r"^\s*(<command-name>|<command-message>)")
+# Every record kind Claude Code 2.x writes besides the conversation: none reaches the model as text it answers
+# (attachments are rendered into the request by the CLI itself and are not in the transcript as sent), so each
+# is counted and skipped. Unknown kinds are counted by name.
+_NOT_CONVERSATION = {"summary", "system", "file-history-snapshot", "queue-operation", "attachment", "progress",
+                     "ai-title", "custom-title", "permission-mode", "mode", "last-prompt", "tag", "agent-name",
+                     "pr-link", "worktree-state", "content-replacement"}
 _EXIT = re.compile(r"^(?:Error: )?Exit code (\d+)")
 
 
@@ -78,15 +86,16 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
     step_id: str | None = None
     turn: Turn | None = None
     summary = ""
+    command: str | None = None  # a slash command's echo, until its expanded prompt (or the answer) comes
     for line in _lines(path, stats, sid):
         kind = line.get("type")
+        stats.kinds[f"claude-code: {kind if isinstance(kind, str) else 'no type'}"] += 1
         if kind == "summary":
-            summary = summary or str(line.get("summary") or "")
+            summary = summary or (line["summary"] if isinstance(line.get("summary"), str) else "")
             continue
         if kind not in ("user", "assistant"):
-            if kind not in ("system", "file-history-snapshot", "queue-operation", "attachment", "progress",
-                            "ai-title", "permission-mode"):
-                stats.skip("unknown line types", sid)
+            if kind not in _NOT_CONVERSATION:
+                stats.skip(f"unknown line type {kind!r}", sid)
             continue
         if line.get("isSidechain"):  # an inline subagent conversation: linked, not trained as this session
             aid = line.get("agentId")
@@ -100,6 +109,10 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
             stats.skip("lines without a message", sid)
             continue
         if kind == "assistant":
+            if command is not None:  # a command answered without an expanded prompt: the echo is what it saw
+                turn, step, command = Turn(prompt=command, time=iso_ms(line.get("timestamp"))), None, None
+                session.turns.append(turn)
+                stats.counts["slash-command prompts"] += 1
             if turn is None:
                 stats.skip("assistant lines before any prompt", sid)
                 continue
@@ -143,17 +156,32 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
         if results:
             step = None  # the next assistant response starts a new step
             continue
-        if line.get("isMeta") or line.get("isCompactSummary"):
-            stats.skip("meta and compaction-summary lines", sid)
-            continue
         text = content if isinstance(content, str) else "\n\n".join(
-            b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text")
+            b.get("text", "") for b in content if isinstance(b, dict) and isinstance(b.get("text"), str)
+            and b.get("type") == "text") if isinstance(content, list) else ""
         if not text.strip() or _ECHO.match(text):
-            stats.skip("slash-command echoes and interruptions", sid)
+            if text.lstrip().startswith(("<local-command-stdout>", "<local-command-stderr>")):
+                command = None  # a local command (/model, /exit): the model never saw it
+            stats.skip("local-command echoes and interruptions", sid)
             continue
+        if _COMMAND.match(text):
+            command = text.strip()
+            continue
+        if line.get("isMeta"):
+            # What the model saw and answered: a slash command's expanded prompt (after its echo), or a meta
+            # line that opens the session. Other meta lines (reminders within a turn) are context, not prompts.
+            if command is None and turn is not None:
+                stats.skip("meta lines within a turn", sid)
+                continue
+            text = f"{command}\n\n{text.strip()}" if command else text
+            command = None
+            stats.counts["slash-command prompts"] += 1
+        elif line.get("isCompactSummary"):
+            # After a compaction the summary is what the model had of the session: it is the prompt it goes on from.
+            stats.counts["compaction summaries as prompts"] += 1
         turn = Turn(prompt=text.strip(), time=iso_ms(line.get("timestamp")))
         session.turns.append(turn)
-        step = None
+        step, command = None, None
     # calls whose result never came (interrupted) are dropped, like opencode's pending/running ones
     drop_unanswered(session, stats, "interrupted tool calls")
     if not session.turns:

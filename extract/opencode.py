@@ -38,6 +38,7 @@ class ReadStats:
     rows: Counter = field(default_factory=Counter)  # reason -> rows (messages, parts, calls) left out of a session
     counts: Counter = field(default_factory=Counter)  # what was seen or changed, not skipped
     examples: dict[str, list[str]] = field(default_factory=dict)
+    kinds: Counter = field(default_factory=Counter)  # "source: record kind" -> records read (kept or not)
 
     def skip_session(self, reason: str, session_id: str) -> None:
         self.sessions[reason] += 1

@@ -197,6 +197,8 @@ def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: f
         "rows_skipped": dict(sorted((k, v) for k, v in stats.rows.items() if v)),
         "skipped_examples": stats.examples,
         "tool_outputs_cut": stats.counts["tool outputs cut"],
+        "record_kinds": dict(sorted(stats.kinds.items())),
+        "reader_counts": {k: v for k, v in sorted(stats.counts.items()) if k not in ("sessions seen", "tool outputs cut")},
         "outcomes": {k: sum(v.get(f"outcome_{k}", 0) for v in report.per_specialist.values()) for k in OUTCOMES},
         "duplicates_removed": report.duplicates_removed,
         "redactions": dict(sorted(report.redactions.items())),
