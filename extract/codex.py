@@ -23,13 +23,29 @@ _KNOWN_EVENTS = {"user_message", "agent_message", "agent_reasoning", "token_coun
                  "web_search_end", "stream_error", "error", "plan_update", "user_message_event"}
 
 
+def _str(v: Any) -> str | None:
+    """A field that must be a string, or None (damaged lines put lists and numbers where strings were)."""
+    return v if isinstance(v, str) else None
+
+
 def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(b.get("text", "") for b in content if isinstance(b, dict)
+        return "".join(b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str)
                        and b.get("type") in ("input_text", "output_text", "text"))
     return ""
+
+
+def _compaction_text(p: dict, prompts: set[str]) -> str:
+    """The part of a `compacted` record the session does not hold yet: its summary message, new history items."""
+    parts = [p["message"].strip()] if isinstance(p.get("message"), str) and p["message"].strip() else []
+    for item in p.get("replacement_history") or []:
+        if isinstance(item, dict) and item.get("type") == "message" and item.get("role") in ("user", "assistant"):
+            text = _text(item.get("content")).strip()
+            if text and text not in prompts and not text.startswith(_INJECTED) and text not in parts:
+                parts.append(text)
+    return "\n\n".join(parts)
 
 
 def _output(raw: Any) -> tuple[str, int | None]:
@@ -89,10 +105,10 @@ def _items(path: Path, stats: ReadStats, sid: str) -> Iterator[tuple[str, dict, 
                 yield "session_meta", obj, obj.get("timestamp")
             elif obj.get("record_type") == "state":
                 continue
-            elif obj.get("type") in _RESPONSE_TYPES:
+            elif _str(obj.get("type")) in _RESPONSE_TYPES:
                 yield "response_item", obj, None
             else:
-                stats.skip("unknown line types", sid)
+                stats.skip(f"unknown line type {obj.get('type')!r}", sid)
 
 
 def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
@@ -101,78 +117,94 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
     calls: dict[str, ToolCall] = {}
     turn: Turn | None = None
     step: Step | None = None
+    metas = 0
+    summary = ""  # a compaction's summary, until the next prompt
     items = list(_items(path, stats, sid))
     # rollouts with user_message events take prompts from them only: user response items are injected context
-    has_events = any(k == "event_msg" and p.get("type") == "user_message" for k, p, _ in items)
+    has_events = any(k == "event_msg" and _str(p.get("type")) == "user_message" for k, p, _ in items)
     for kind, p, ts in items:
-        if kind == "session_meta":
-            session.id = str(p.get("id") or sid)
-            session.directory = str(p.get("cwd") or session.directory)
-            session.time_created = iso_ms(p.get("timestamp")) or iso_ms(ts) or 0
-            source = p.get("source")
-            if isinstance(source, dict) and "subagent" in source:
-                session.parent_id = str(source.get("subagent") or "subagent")
-            continue
-        if kind == "turn_context":
-            session.model = session.model or p.get("model")
-            continue
-        if kind == "event_msg":
-            if p.get("type") == "user_message" and isinstance(p.get("message"), str) and p["message"].strip():
-                turn = Turn(prompt=p["message"].strip(), time=iso_ms(ts))
-                session.turns.append(turn)
-                step = None
-            elif p.get("type") not in _KNOWN_EVENTS:
-                stats.skip("unknown event types", sid)
-            continue
-        if kind == "compacted":
-            stats.skip("compaction records", sid)
-            continue
-        if kind != "response_item":
-            stats.skip("unknown line types", sid)
-            continue
-        t = p.get("type")
-        if t == "message":
-            role = p.get("role")
-            if role == "user":
-                text = _text(p.get("content")).strip()
-                if has_events or not text or text.startswith(_INJECTED):
-                    continue  # injected context, or a duplicate of the user_message event
-                turn = Turn(prompt=text, time=iso_ms(ts))
-                session.turns.append(turn)
-                step = None
-            elif role == "assistant" and turn is not None:
-                step = step or _new_step(turn)
-                text = _text(p.get("content")).strip()
-                step.text = f"{step.text}\n\n{text}".strip() if step.text else text
-            continue  # developer and system messages are harness-only
-        if turn is None:
-            if t not in ("function_call_output", "custom_tool_call_output"):
-                stats.skip("items before any prompt", sid)
-            continue
-        if t == "reasoning":
-            if opts.reasoning:
-                step = step or _new_step(turn)
-                summary = "\n".join(s.get("text", "") for s in p.get("summary") or [] if isinstance(s, dict))
-                step.reasoning = ((step.reasoning or "") + "\n" + summary).strip() or None
-        elif t in ("function_call", "custom_tool_call", "local_shell_call"):
-            step = step or _new_step(turn)
-            call = _call(p, sid, stats)
-            if call is not None:
-                calls[call.id] = call
-                step.tool_calls.append(call)
-        elif t in ("function_call_output", "custom_tool_call_output"):
-            call = calls.pop(str(p.get("call_id")), None)
-            if call is None:
-                stats.skip("outputs without a call", sid)
+        try:  # a line of a shape no version writes (a list for an object, a number for a string) is skipped
+            if kind == "session_meta":
+                if metas:  # a resumed session (or a Desktop restart) writes it again: the first one is the session
+                    stats.counts["resumed-session meta records"] += 1
+                    continue
+                metas += 1
+                session.id = _str(p.get("id")) or sid
+                session.directory = _str(p.get("cwd")) or session.directory
+                session.time_created = iso_ms(p.get("timestamp")) or iso_ms(ts) or 0
+                source = p.get("source")
+                if isinstance(source, dict) and "subagent" in source:
+                    session.parent_id = str(source.get("subagent") or "subagent")
                 continue
-            text, code = _output(p.get("output"))
-            call.output, was_cut = cut_text(text, opts.tool_output_chars)
-            stats.counts["tool outputs cut"] += was_cut
-            call.exit_code = code
-            call.status = "completed"  # a non-zero exit code is the command's outcome, not a failed tool call
-            step = None  # the model's next response is a new step
-        elif t not in _RESPONSE_TYPES:
-            stats.skip("unknown item types", sid)
+            if kind == "turn_context":
+                session.model = session.model or _str(p.get("model"))
+                continue
+            if kind == "event_msg":
+                et = _str(p.get("type"))
+                if et == "user_message" and isinstance(p.get("message"), str) and p["message"].strip():
+                    prompt = p["message"].strip()
+                    if summary:
+                        prompt, summary = f"Summary of the work so far:\n{summary}\n\n{prompt}", ""
+                    turn = Turn(prompt=prompt, time=iso_ms(ts))
+                    session.turns.append(turn)
+                    step = None
+                elif et not in _KNOWN_EVENTS:
+                    stats.skip(f"unknown event type {et or p.get('type')!r}", sid)
+                continue
+            if kind == "compacted":
+                # What the model had after a compaction: its summary, and the history it kept (earlier prompts,
+                # which are turns here already). What is new in it goes in front of the next prompt.
+                summary = _compaction_text(p, {t.prompt for t in session.turns})
+                stats.counts["compactions carried into the next prompt" if summary else "compactions"] += 1
+                continue
+            if kind != "response_item":
+                stats.skip(f"unknown line type {kind!r}", sid)
+                continue
+            t = _str(p.get("type"))
+            if t == "message":
+                role = p.get("role")
+                if role == "user":
+                    text = _text(p.get("content")).strip()
+                    if has_events or not text or text.startswith(_INJECTED):
+                        continue  # injected context, or a duplicate of the user_message event
+                    turn = Turn(prompt=text, time=iso_ms(ts))
+                    session.turns.append(turn)
+                    step = None
+                elif role == "assistant" and turn is not None:
+                    step = step or _new_step(turn)
+                    text = _text(p.get("content")).strip()
+                    step.text = f"{step.text}\n\n{text}".strip() if step.text else text
+                continue  # developer and system messages are harness-only
+            if turn is None:
+                if t not in ("function_call_output", "custom_tool_call_output"):
+                    stats.skip("items before any prompt", sid)
+                continue
+            if t == "reasoning":
+                if opts.reasoning:
+                    step = step or _new_step(turn)
+                    summary = "\n".join(s.get("text", "") for s in p.get("summary") or [] if isinstance(s, dict))
+                    step.reasoning = ((step.reasoning or "") + "\n" + summary).strip() or None
+            elif t in ("function_call", "custom_tool_call", "local_shell_call"):
+                step = step or _new_step(turn)
+                call = _call(p, sid, stats)
+                if call is not None:
+                    calls[call.id] = call
+                    step.tool_calls.append(call)
+            elif t in ("function_call_output", "custom_tool_call_output"):
+                call = calls.pop(str(p.get("call_id")), None)
+                if call is None:
+                    stats.skip("outputs without a call", sid)
+                    continue
+                text, code = _output(p.get("output"))
+                call.output, was_cut = cut_text(text, opts.tool_output_chars)
+                stats.counts["tool outputs cut"] += was_cut
+                call.exit_code = code
+                call.status = "completed"  # a non-zero exit code is the command's outcome, not a failed tool call
+                step = None  # the model's next response is a new step
+            elif t not in _RESPONSE_TYPES:
+                stats.skip(f"unknown item type {t or p.get('type')!r}", sid)
+        except (TypeError, AttributeError, ValueError, KeyError):
+            stats.skip("lines of an unexpected shape", sid)
     drop_unanswered(session, stats, "interrupted tool calls")
     if session.parent_id and not opts.include_subagents:
         stats.skip_session("subagent sessions", session.id)

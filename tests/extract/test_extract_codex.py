@@ -114,8 +114,8 @@ def test_steps_follow_the_model_responses_and_an_unanswered_call_is_dropped(tmp_
 def test_unknown_lines_and_a_truncated_tail_are_skipped_and_counted(tmp_path):
     rollout_2026(tmp_path)
     _, stats = sessions(tmp_path)
-    assert stats.rows["unknown line types"] == 1
-    assert stats.rows["unknown event types"] == 1
+    assert stats.rows["unknown line type 'totally_new_line'"] == 1
+    assert stats.rows["unknown event type 'brand_new_event'"] == 1
     assert stats.rows["malformed or truncated lines"] == 1
 
 
@@ -175,3 +175,50 @@ def test_codex_sessions_land_in_a_dataset_with_their_source(tmp_path):
     found = rows(out, "serpent")
     assert {r["source"] for r in found} == {"codex"}
     assert [t["function"]["name"] for t in found[0]["tools"]] == ["exec_command", "apply_patch", "update_plan"]
+
+
+def _resumed(root: Path) -> Path:
+    meta = {"id": UUID, "timestamp": "2026-06-16T09:16:08.591Z", "cwd": "/home/u/app",
+            "originator": "Codex Desktop", "cli_version": "0.140.0", "source": "vscode"}
+    lines = [
+        _env("session_meta", meta),
+        _env("event_msg", {"type": "user_message", "message": "shorten the intro"}),
+        _msg("assistant", "Shortened."),
+        # the Desktop app resumed the thread: the same session_meta again, a day later
+        _env("session_meta", meta | {"memory_mode": "on"}, ts="2026-06-17T08:00:00.000Z"),
+        _env("event_msg", {"type": "user_message", "message": "commit and push"}),
+        _item({"type": "function_call", "name": "exec_command", "call_id": "c1",
+               "arguments": json.dumps({"cmd": "git push"})}),
+        _item({"type": "function_call_output", "call_id": "c1", "output": "Process exited with code 0\nOutput:\n"}),
+        _item({"type": "tool_search_call", "call_id": "ts1", "arguments": {"q": "browser"}}),
+        _env("compacted", {"message": "", "replacement_history": [
+            _msg("user", "shorten the intro")["payload"], _msg("user", "commit and push")["payload"],
+            _msg("user", "Summary: the intro has 3 cards; the branch is pushed.")["payload"]]}),
+        _env("event_msg", {"type": "context_compacted"}),
+        _env("event_msg", {"type": "user_message", "message": "now the tutorial"}),
+        _msg("assistant", "Done."),
+    ]
+    path = root / "2026" / "06" / "16" / f"rollout-2026-06-16T09-16-08-{UUID}.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return root
+
+
+def test_a_resumed_session_is_one_session_dated_by_its_first_meta(tmp_path):
+    [s], stats = sessions(_resumed(tmp_path))
+    assert s.id == UUID and s.time_created == 1781601368591
+    assert [t.prompt.splitlines()[-1] for t in s.turns] == ["shorten the intro", "commit and push", "now the tutorial"]
+    assert stats.counts["resumed-session meta records"] == 1
+
+
+def test_what_a_compaction_gave_the_model_goes_in_front_of_the_next_prompt(tmp_path):
+    [s], stats = sessions(_resumed(tmp_path))
+    assert s.turns[2].prompt == ("Summary of the work so far:\nSummary: the intro has 3 cards; the branch is pushed."
+                                 "\n\nnow the tutorial")
+    assert stats.counts["compactions carried into the next prompt"] == 1
+    assert not any("compaction" in r for r in stats.rows)
+
+
+def test_an_unknown_item_type_is_counted_by_its_name(tmp_path):
+    _, stats = sessions(_resumed(tmp_path))
+    assert stats.rows["unknown item type 'tool_search_call'"] == 1
