@@ -105,24 +105,27 @@ def classify(session: Session, *, min_score: float = 3.0, margin: float = 2.0) -
     commands: set[str] = set()
     texts: list[str] = []
     outputs: list[str] = []
+    calls = [c for s in session.steps for c in s.tool_calls] + list(session.evidence)
     for turn in session.turns:
         texts.append(turn.prompt)
         for step in turn.steps:
             texts.append(step.text)
-            for call in step.tool_calls:
-                outputs.append(call.output)
-                for k, v in call.arguments.items():
-                    if k in ("command", "cmd"):
-                        v = _command_line(v)
-                    if not isinstance(v, str):
-                        continue
-                    if k in _PATH_KEYS:
-                        paths.add(v)
-                    elif k in ("command", "cmd"):
-                        commands.update(_commands(v))
-                        paths.update(_WORD_PATH.findall(v))
-                    elif k in ("patchText", "patch", "input"):
-                        paths.update(a or b for a, b in _PATCH_PATHS.findall(v))
+    for call in calls:
+        outputs.append(call.output)
+        if not isinstance(call.arguments, dict):
+            continue
+        for k, v in call.arguments.items():
+            if k in ("command", "cmd"):
+                v = _command_line(v)
+            if not isinstance(v, str):
+                continue
+            if k in _PATH_KEYS:
+                paths.add(v)
+            elif k in ("command", "cmd"):
+                commands.update(_commands(v))
+                paths.update(_WORD_PATH.findall(v))
+            elif k in ("patchText", "patch", "input"):
+                paths.update(a or b for a, b in _PATCH_PATHS.findall(v))
     for p in paths:
         for lang, w in _path_lang(p):
             scores[lang] += W_PATH * w

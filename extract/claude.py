@@ -70,7 +70,11 @@ def read(src, opts: ReadOptions, stats: ReadStats) -> Iterator[Session]:
     subagents = {p.stem.removeprefix("agent-") for p in root.rglob("agent-*.jsonl")} if root.is_dir() else set()
     for path in session_files(root):
         stats.counts["sessions seen"] += 1
-        s = _session(path, opts, stats)
+        try:
+            s = _session(path, opts, stats)
+        except Exception as e:  # noqa: BLE001 - one damaged file never stops the others
+            stats.unusable(path.name, e)
+            continue
         if s is not None:
             if subagents:
                 stats.counts["subagent transcripts linked"] += sum(1 for a in s.subagents if a in subagents)
@@ -88,100 +92,103 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
     summary = ""
     command: str | None = None  # a slash command's echo, until its expanded prompt (or the answer) comes
     for line in _lines(path, stats, sid):
-        kind = line.get("type")
-        stats.kinds[f"claude-code: {kind if isinstance(kind, str) else 'no type'}"] += 1
-        if kind == "summary":
-            summary = summary or (line["summary"] if isinstance(line.get("summary"), str) else "")
-            continue
-        if kind not in ("user", "assistant"):
-            if kind not in _NOT_CONVERSATION:
-                stats.skip(f"unknown line type {kind!r}", sid)
-            continue
-        if line.get("isSidechain"):  # an inline subagent conversation: linked, not trained as this session
-            aid = line.get("agentId")
-            if aid and aid not in session.subagents:
-                session.subagents.append(aid)
-            continue
-        session.directory = session.directory or str(line.get("cwd") or "")
-        session.time_created = session.time_created or iso_ms(line.get("timestamp")) or 0
-        msg = line.get("message")
-        if not isinstance(msg, dict):
-            stats.skip("lines without a message", sid)
-            continue
-        if kind == "assistant":
-            if command is not None:  # a command answered without an expanded prompt: the echo is what it saw
-                turn, step, command = Turn(prompt=command, time=iso_ms(line.get("timestamp"))), None, None
-                session.turns.append(turn)
-                stats.counts["slash-command prompts"] += 1
-            if turn is None:
-                stats.skip("assistant lines before any prompt", sid)
+        try:  # a line of a shape no version writes is skipped
+            kind = line.get("type")
+            stats.kinds[f"claude-code: {kind if isinstance(kind, str) else 'no type'}"] += 1
+            if kind == "summary":
+                summary = summary or (line["summary"] if isinstance(line.get("summary"), str) else "")
                 continue
-            mid = msg.get("id") or line.get("requestId") or line.get("uuid")
-            if step is None or mid != step_id:  # one API response is split over several lines: merge by id
-                step, step_id = Step(), mid
-                turn.steps.append(step)
-                session.model = session.model or msg.get("model")
-            for block in msg.get("content") or []:
-                if not isinstance(block, dict):
+            if kind not in ("user", "assistant"):
+                if kind not in _NOT_CONVERSATION:
+                    stats.skip(f"unknown line type {kind!r}", sid)
+                continue
+            if line.get("isSidechain"):  # an inline subagent conversation: linked, not trained as this session
+                aid = line.get("agentId")
+                if aid and aid not in session.subagents:
+                    session.subagents.append(aid)
+                continue
+            session.directory = session.directory or str(line.get("cwd") or "")
+            session.time_created = session.time_created or iso_ms(line.get("timestamp")) or 0
+            msg = line.get("message")
+            if not isinstance(msg, dict):
+                stats.skip("lines without a message", sid)
+                continue
+            if kind == "assistant":
+                if command is not None:  # a command answered without an expanded prompt: the echo is what it saw
+                    turn, step, command = Turn(prompt=command, time=iso_ms(line.get("timestamp"))), None, None
+                    session.turns.append(turn)
+                    stats.counts["slash-command prompts"] += 1
+                if turn is None:
+                    stats.skip("assistant lines before any prompt", sid)
                     continue
-                t = block.get("type")
-                if t == "text" and isinstance(block.get("text"), str):
-                    step.text = (step.text + "\n\n" + block["text"]).strip() if step.text else block["text"]
-                elif t == "thinking" and opts.reasoning and isinstance(block.get("thinking"), str):
-                    step.reasoning = ((step.reasoning or "") + "\n\n" + block["thinking"]).strip()
-                elif t == "tool_use" and isinstance(block.get("input"), dict) and block.get("id"):
-                    call = ToolCall(id=block["id"], name=str(block.get("name") or "tool"), arguments=block["input"],
-                                    output="", status="pending")
-                    calls[call.id] = call
-                    step.tool_calls.append(call)
-            continue
-        # a user line: tool results, a human prompt, or harness noise
-        content = msg.get("content")
-        results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"] \
-            if isinstance(content, list) else []
-        for r in results:
-            call = calls.pop(str(r.get("tool_use_id")), None)
-            if call is None:
-                stats.skip("tool results without a call", sid)
+                mid = msg.get("id") or line.get("requestId") or line.get("uuid")
+                if step is None or mid != step_id:  # one API response is split over several lines: merge by id
+                    step, step_id = Step(), mid
+                    turn.steps.append(step)
+                    session.model = session.model or msg.get("model")
+                for block in msg.get("content") or []:
+                    if not isinstance(block, dict):
+                        continue
+                    t = block.get("type")
+                    if t == "text" and isinstance(block.get("text"), str):
+                        step.text = (step.text + "\n\n" + block["text"]).strip() if step.text else block["text"]
+                    elif t == "thinking" and opts.reasoning and isinstance(block.get("thinking"), str):
+                        step.reasoning = ((step.reasoning or "") + "\n\n" + block["thinking"]).strip()
+                    elif t == "tool_use" and isinstance(block.get("input"), dict) and block.get("id"):
+                        call = ToolCall(id=block["id"], name=str(block.get("name") or "tool"), arguments=block["input"],
+                                        output="", status="pending")
+                        calls[call.id] = call
+                        step.tool_calls.append(call)
                 continue
-            text = _result_text(r.get("content"))
-            call.status = "error" if r.get("is_error") else "completed"
-            call.output, was_cut = cut_text(text, opts.tool_output_chars)
-            stats.counts["tool outputs cut"] += was_cut
-            m = _EXIT.match(text)
-            call.exit_code = int(m.group(1)) if m else (0 if call.name == "Bash" and call.status == "completed" else None)
-            tur = line.get("toolUseResult")
-            if isinstance(tur, dict) and tur.get("agentId") and tur["agentId"] not in session.subagents:
-                session.subagents.append(tur["agentId"])
-        if results:
-            step = None  # the next assistant response starts a new step
-            continue
-        text = content if isinstance(content, str) else "\n\n".join(
-            b.get("text", "") for b in content if isinstance(b, dict) and isinstance(b.get("text"), str)
-            and b.get("type") == "text") if isinstance(content, list) else ""
-        if not text.strip() or _ECHO.match(text):
-            if text.lstrip().startswith(("<local-command-stdout>", "<local-command-stderr>")):
-                command = None  # a local command (/model, /exit): the model never saw it
-            stats.skip("local-command echoes and interruptions", sid)
-            continue
-        if _COMMAND.match(text):
-            command = text.strip()
-            continue
-        if line.get("isMeta"):
-            # What the model saw and answered: a slash command's expanded prompt (after its echo), or a meta
-            # line that opens the session. Other meta lines (reminders within a turn) are context, not prompts.
-            if command is None and turn is not None:
-                stats.skip("meta lines within a turn", sid)
+            # a user line: tool results, a human prompt, or harness noise
+            content = msg.get("content")
+            results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"] \
+                if isinstance(content, list) else []
+            for r in results:
+                call = calls.pop(str(r.get("tool_use_id")), None)
+                if call is None:
+                    stats.skip("tool results without a call", sid)
+                    continue
+                text = _result_text(r.get("content"))
+                call.status = "error" if r.get("is_error") else "completed"
+                call.output, was_cut = cut_text(text, opts.tool_output_chars)
+                stats.counts["tool outputs cut"] += was_cut
+                m = _EXIT.match(text)
+                call.exit_code = int(m.group(1)) if m else (0 if call.name == "Bash" and call.status == "completed" else None)
+                tur = line.get("toolUseResult")
+                if isinstance(tur, dict) and tur.get("agentId") and tur["agentId"] not in session.subagents:
+                    session.subagents.append(tur["agentId"])
+            if results:
+                step = None  # the next assistant response starts a new step
                 continue
-            text = f"{command}\n\n{text.strip()}" if command else text
-            command = None
-            stats.counts["slash-command prompts"] += 1
-        elif line.get("isCompactSummary"):
-            # After a compaction the summary is what the model had of the session: it is the prompt it goes on from.
-            stats.counts["compaction summaries as prompts"] += 1
-        turn = Turn(prompt=text.strip(), time=iso_ms(line.get("timestamp")))
-        session.turns.append(turn)
-        step, command = None, None
+            text = content if isinstance(content, str) else "\n\n".join(
+                b.get("text", "") for b in content if isinstance(b, dict) and isinstance(b.get("text"), str)
+                and b.get("type") == "text") if isinstance(content, list) else ""
+            if not text.strip() or _ECHO.match(text):
+                if text.lstrip().startswith(("<local-command-stdout>", "<local-command-stderr>")):
+                    command = None  # a local command (/model, /exit): the model never saw it
+                stats.skip("local-command echoes and interruptions", sid)
+                continue
+            if _COMMAND.match(text):
+                command = text.strip()
+                continue
+            if line.get("isMeta"):
+                # What the model saw and answered: a slash command's expanded prompt (after its echo), or a meta
+                # line that opens the session. Other meta lines (reminders within a turn) are context, not prompts.
+                if command is None and turn is not None:
+                    stats.skip("meta lines within a turn", sid)
+                    continue
+                text = f"{command}\n\n{text.strip()}" if command else text
+                command = None
+                stats.counts["slash-command prompts"] += 1
+            elif line.get("isCompactSummary"):
+                # After a compaction the summary is what the model had of the session: it is the prompt it goes on from.
+                stats.counts["compaction summaries as prompts"] += 1
+            turn = Turn(prompt=text.strip(), time=iso_ms(line.get("timestamp")))
+            session.turns.append(turn)
+            step, command = None, None
+        except (TypeError, AttributeError, ValueError, KeyError):
+            stats.skip("lines of an unexpected shape", sid)
     # calls whose result never came (interrupted) are dropped, like opencode's pending/running ones
     drop_unanswered(session, stats, "interrupted tool calls")
     if not session.turns:

@@ -80,7 +80,11 @@ def read(src, opts: ReadOptions, stats: ReadStats) -> Iterator[Session]:
         raise StoreError(f"codex source {root}: not a folder of rollouts (~/.codex/sessions)")
     for path in rollout_files(root):
         stats.counts["sessions seen"] += 1
-        s = _session(path, opts, stats)
+        try:
+            s = _session(path, opts, stats)
+        except Exception as e:  # noqa: BLE001 - one damaged file never stops the others
+            stats.unusable(path.name, e)
+            continue
         if s is not None:
             yield s
 

@@ -44,6 +44,10 @@ class ReadStats:
         self.sessions[reason] += 1
         self._example(reason, session_id)
 
+    def unusable(self, where: str, error: Exception) -> None:
+        """A file or session the reader could not use at all (damaged past what its line checks expect)."""
+        self.skip_session(f"unusable files or sessions ({type(error).__name__})", where)
+
     def skip(self, reason: str, session_id: str | None = None, n: int = 1) -> None:
         """A bad or unusable row inside a session: skipped, counted, the session kept."""
         self.rows[reason] += n
@@ -177,7 +181,7 @@ def read_sessions(conn: sqlite3.Connection, opts: ReadOptions, stats: ReadStats)
             sid = row[0]
             if sid != current:
                 if current is not None:
-                    s = build_session(current_meta, messages, opts, stats)
+                    s = _guarded_build(current_meta, messages, opts, stats)
                     if s is not None:
                         yield s
                 current, current_meta, messages, last_mid = sid, row[1:8], [], None
@@ -190,11 +194,19 @@ def read_sessions(conn: sqlite3.Connection, opts: ReadOptions, stats: ReadStats)
             if row[11] is not None:
                 messages[-1][1].append(_loads(row[12]) if row[12] is not None else None)
         if current is not None:
-            s = build_session(current_meta, messages, opts, stats)
+            s = _guarded_build(current_meta, messages, opts, stats)
             if s is not None:
                 yield s
     except sqlite3.DatabaseError as e:
         raise StoreError(f"opencode store could not be read to the end: {e}") from None
+
+
+def _guarded_build(meta, messages, opts: ReadOptions, stats: ReadStats) -> Session | None:
+    try:
+        return build_session(meta, messages, opts, stats)
+    except Exception as e:  # noqa: BLE001 - one damaged session never stops the others
+        stats.unusable(str(meta[0]), e)
+        return None
 
 
 def _session_agent(col_agent, messages) -> str | None:
@@ -211,22 +223,26 @@ def _session_agent(col_agent, messages) -> str | None:
     return None
 
 
-def build_session(meta, messages, opts: ReadOptions, stats: ReadStats) -> Session | None:
+def build_session(meta, messages, opts: ReadOptions, stats: ReadStats, default_agent: str | None = None
+                  ) -> Session | None:
+    """One session from its messages. The agent is judged per message (opencode's Tab switches plan <-> build
+    within a session): the steps of the configured agents are kept, the others counted. default_agent: the
+    agent of a store older than agents (v0.x: every session was a build session)."""
     sid, parent_id, directory, title, time_created, col_agent, col_model = meta
     if sid is None:
         stats.skip("messages without a session row", None, len(messages))
         return None
     stats.counts["sessions seen"] += 1
-    agent = _session_agent(col_agent, messages)
+    agent = _session_agent(col_agent, messages) or default_agent
     if parent_id and not opts.include_subagents:
         stats.skip_session("subagent sessions", sid)
-        return None
-    if not agent_matches(agent, opts.agents):
-        stats.skip_session(f"agent {agent or 'unknown'}", sid)
         return None
     session = Session(id=sid, source="opencode", agent=agent, directory=directory or "", title=title or "",
                       time_created=int(time_created or 0), parent_id=parent_id, model=_model_name(col_model))
     turn: Turn | None = None
+    turn_agent = agent  # the agent the user's message went to; an assistant message may name its own
+    kept_agents: list[str] = []
+    other: Counter = Counter()
     pending_summary: str | None = None
     for data, parts in messages:
         if data is None:
@@ -252,26 +268,50 @@ def build_session(meta, messages, opts: ReadOptions, stats: ReadStats) -> Sessio
                 continue
             turn = Turn(prompt=prompt, time=_int(data.get("time", {}).get("created") if isinstance(data.get("time"), dict) else None))
             session.turns.append(turn)
+            turn_agent = _name(data.get("agent")) or agent
         elif role == "assistant":
-            step_agent = data.get("agent") or data.get("mode")
+            step_agent = _name(data.get("agent")) or _name(data.get("mode"))
             if data.get("summary") is True or step_agent in HIDDEN_AGENTS:
                 if step_agent == "compaction" or data.get("summary") is True:
-                    pending_summary = "\n".join(p.get("text", "") for p in parts if p.get("type") == "text").strip()
+                    pending_summary = "\n".join(p["text"] for p in parts if p.get("type") == "text"
+                                                 and isinstance(p.get("text"), str)).strip()
                     stats.skip("compaction summaries", sid)
                 continue
             if turn is None:
                 stats.skip("assistant steps before any prompt", sid)
                 continue
-            step = _step(sid, data, parts, opts, stats)
+            interrupted: list[ToolCall] = []
+            step = _step(sid, data, parts, opts, stats, interrupted)
+            session.evidence.extend(interrupted)  # not trained, still evidence of the session's language
+            this = step_agent or turn_agent
+            if step is not None and not agent_matches(this, opts.agents):
+                other[this or "unknown"] += 1
+                session.evidence.extend(step.tool_calls)
+                continue
             if step is not None:
                 turn.steps.append(step)
+                kept_agents.append(this)
         else:
             stats.skip("messages with unknown role", sid)
     session.turns = [t for t in session.turns if t.steps]
+    if not kept_agents and other:
+        # nothing by a configured agent: the session is the other agent's (a plan session)
+        stats.skip_session(f"agent {other.most_common(1)[0][0]}", sid)
+        return None
+    if not session.turns and not agent_matches(agent, opts.agents) and not other:
+        stats.skip_session(f"agent {agent or 'unknown'}", sid)
+        return None
+    for a, n in other.items():  # a session switched between agents (opencode's Tab): its build turns stay
+        stats.skip(f"steps by agent {a}", sid, n)
     if not session.turns:
         stats.skip_session("sessions with no assistant steps", sid)
         return None
+    session.agent = kept_agents[0]
     return session
+
+
+def _name(v) -> str | None:
+    return v if isinstance(v, str) and v else None
 
 
 def _model_name(col_model) -> str | None:
@@ -301,7 +341,8 @@ KNOWN_PART_TYPES = {"text", "reasoning", "tool", "step-start", "step-finish", "p
                     "subtask", "agent", "retry", "snapshot"}
 
 
-def _step(sid: str, data: dict, parts: list[dict], opts: ReadOptions, stats: ReadStats) -> Step | None:
+def _step(sid: str, data: dict, parts: list[dict], opts: ReadOptions, stats: ReadStats,
+          interrupted: list[ToolCall] | None = None) -> Step | None:
     step = Step(finish=data.get("finish"))
     texts, reasoning = [], []
     for p in parts:
@@ -314,7 +355,10 @@ def _step(sid: str, data: dict, parts: list[dict], opts: ReadOptions, stats: Rea
                 reasoning.append(p["text"])
         elif t == "tool":
             call = _tool_call(sid, p, opts, stats)
-            if call is not None:
+            if call is not None and call.status == "pending":
+                if interrupted is not None:
+                    interrupted.append(call)
+            elif call is not None:
                 step.tool_calls.append(call)
         elif t not in KNOWN_PART_TYPES:
             stats.skip("unknown part types", sid)
@@ -334,10 +378,11 @@ def _tool_call(sid: str, p: dict, opts: ReadOptions, stats: ReadStats) -> ToolCa
         stats.skip("tool parts missing fields", sid)
         return None
     status = state.get("status")
+    args = state.get("input")
     if status in ("pending", "running"):
         stats.skip("interrupted tool calls", sid)
-        return None
-    args = state.get("input")
+        return ToolCall(id=str(p["callID"]), name=name, arguments=args if isinstance(args, dict) else {}, output="",
+                        status="pending")
     if not isinstance(args, dict):
         stats.skip("tool parts missing fields", sid)
         return None

@@ -35,6 +35,7 @@ def drop_unanswered(session: Session, stats: ReadStats, reason: str) -> None:
             left = [c for c in step.tool_calls if c.status == "pending"]
             if left:
                 stats.skip(reason, session.id, len(left))
+                session.evidence.extend(left)  # not trained, but `cargo test` still says Rust
                 step.tool_calls = [c for c in step.tool_calls if c.status != "pending"]
         turn.steps = [st for st in turn.steps if st.text or st.tool_calls]
     session.turns = [t for t in session.turns if t.steps]

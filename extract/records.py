@@ -52,6 +52,9 @@ class Session:
     toolset: list[str] | None = None  # names of the tools the agent had by default; None: opencode's build set
     subagents: list[str] = field(default_factory=list)  # ids of subagent runs linked to this session
     resolved: bool | None = None  # SWE-bench: the harness's verdict; None: not evaluated
+    # Calls that are not training data but still say what the session worked on (interrupted calls, steps of
+    # another agent): classification reads their arguments.
+    evidence: list[ToolCall] = field(default_factory=list)
 
     @property
     def steps(self) -> list[Step]:

@@ -2,6 +2,7 @@
 skipped and counted, and the agent of a session decides whether it is kept."""
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -241,11 +242,12 @@ def _kept(out):
     return {r["title"] for r in rows(out, "serpent")}
 
 
-def test_session_agent_column_decides_when_set_else_the_messages(tmp_path):
+def test_the_agent_each_message_records_decides_over_the_session_column(tmp_path):
     db, _ = _agent_store(tmp_path)
     out = tmp_path / "out"
     assert extract(db, out) == 0
-    assert _kept(out) == {"column build, messages plan", "no column, messages build",
+    # Each message records the agent that wrote it (opencode's Tab switches agents within a session).
+    assert _kept(out) == {"column plan, messages build", "no column, messages build",
                           "no column, messages build-python"}
     assert manifest(out)["sessions_skipped"] == {"agent plan": 2, "subagent sessions": 2}
 
@@ -266,7 +268,7 @@ def test_agents_option_selects_other_agents(tmp_path):
     db, _ = _agent_store(tmp_path)
     out = tmp_path / "out"
     assert extract(db, out, "--agents", "plan") == 0
-    assert _kept(out) == {"column plan, messages build", "no column, messages plan"}
+    assert _kept(out) == {"column build, messages plan", "no column, messages plan"}
     assert manifest(out)["sessions_skipped"] == {"agent build": 2, "agent build-python": 1, "subagent sessions": 2}
 
 
@@ -275,5 +277,41 @@ def test_kept_rows_record_the_session_agent(tmp_path):
     out = tmp_path / "out"
     assert extract(db, out) == 0
     agents = {r["title"]: r["agent"] for r in rows(out, "serpent")}
-    assert agents == {"column build, messages plan": "build", "no column, messages build": "build",
+    assert agents == {"column plan, messages build": "build", "no column, messages build": "build",
                       "no column, messages build-python": "build-python"}
+
+
+def test_a_session_switched_from_plan_to_build_keeps_its_build_turns(tmp_path):
+    db = tmp_path / "store" / "opencode.db"
+    with new_store(db) as b:
+        sid = b.session(b.project("/w"), directory="/w", title="plan then build", agent="plan")
+        u1 = b.user_message(sid, "Plan the parser fix", agent="plan")
+        b.assistant_step(sid, u1, agent="plan", text="Plan: borrow the config.",
+                         tools=[{"tool": "read", "input": {"filePath": "/w/src/lib.rs"}, "output": "1: fn f() {}"}])
+        u2 = b.user_message(sid, "Go ahead", agent="build")  # the user pressed Tab: build from here on
+        b.assistant_step(sid, u2, agent="build", text="Fixing.", tools=SIGNAL["rust"])
+        b.assistant_step(sid, u2, agent="build", text="Done.", finish="stop")
+    out = tmp_path / "out"
+    assert extract(db, out) == 0
+    [row] = rows(out, "oxidizer")
+    texts = [m.get("content") for m in row["messages"]]
+    assert "Go ahead" in texts and "Fixing." in texts
+    assert "Plan the parser fix" not in texts and "Plan: borrow the config." not in texts
+    m = manifest(out)
+    assert m["rows_skipped"]["steps by agent plan"] == 1 and m["sessions_kept"] == 1
+
+
+def test_an_interrupted_call_is_not_trained_but_still_says_the_language(tmp_path):
+    db = tmp_path / "store" / "opencode.db"
+    with new_store(db) as b:
+        sid = b.session(b.project("/w"), directory="/w", title="speed up", agent="build")
+        u = b.user_message(sid, "make it faster")
+        b.assistant_step(sid, u, text="Benchmarking.", tools=[
+            {"tool": "bash", "input": {"command": "cargo bench --release", "description": "Bench"}, "status": "running"},
+            {"tool": "read", "input": {"filePath": "/w/README.md"}, "output": "1: # fast"}])
+        b.assistant_step(sid, u, text="Stopped: the bench takes too long.", finish="stop")
+    out = tmp_path / "out"
+    assert extract(db, out) == 0
+    [row] = rows(out, "oxidizer")
+    assert "cargo bench" not in json.dumps(row["messages"])
+    assert manifest(out)["rows_skipped"]["interrupted tool calls"] == 1
