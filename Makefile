@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 NAME ?=
 DB ?=
 OPENCODE_STORAGE ?=
+OPENCODE_EXPORT ?=
 CLAUDE_DIR ?=
 CODEX_DIR ?=
 SWE_DIR ?=
@@ -41,7 +42,7 @@ export TOKENIZERS_PARALLELISM := false
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
-	@echo "make extract [DB=...] [CLAUDE_DIR=...] [CODEX_DIR=...] [SWE_DIR=... SWE_REPORTS=... RESOLVED_ONLY=1] [OPENCODE_STORAGE=...] [DATA=...]"
+	@echo "make extract [DB=...] [CLAUDE_DIR=...] [CODEX_DIR=...] [SWE_DIR=... SWE_REPORTS=... RESOLVED_ONLY=1] [OPENCODE_STORAGE=...] [OPENCODE_EXPORT=...] [DATA=...]"
 	@echo "                                 agent logs -> data/<specialist>/ (no source named: every default location)"
 	@echo "make data-report                 counts, lengths, tools, outcomes, plots -> reports/data/"
 	@echo "make train NAME=serpent [ARGS='learning_rate=1e-4'] [RESUME=1] [DRY_RUN=1]"
@@ -62,9 +63,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-sources := $(if $(DB),--db $(DB)) $(if $(OPENCODE_STORAGE),--opencode-storage $(OPENCODE_STORAGE)) \
-	$(if $(CLAUDE_DIR),--claude-dir $(CLAUDE_DIR)) $(if $(CODEX_DIR),--codex-dir $(CODEX_DIR)) \
-	$(if $(SWE_DIR),--swe-dir $(SWE_DIR)) $(if $(SWE_REPORTS),--swe-reports $(SWE_REPORTS)) \
+# Each source variable may name several paths: DB="a.db b.db" reads both stores.
+sources := $(foreach p,$(DB),--db $(p)) $(foreach p,$(OPENCODE_STORAGE),--opencode-storage $(p)) \
+	$(foreach p,$(OPENCODE_EXPORT),--opencode-export $(p)) \
+	$(foreach p,$(CLAUDE_DIR),--claude-dir $(p)) $(foreach p,$(CODEX_DIR),--codex-dir $(p)) \
+	$(foreach p,$(SWE_DIR),--swe-dir $(p)) $(if $(SWE_REPORTS),--swe-reports $(SWE_REPORTS)) \
 	$(if $(RESOLVED_ONLY),--resolved-only)
 
 extract: $(STAMP)

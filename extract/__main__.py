@@ -45,13 +45,20 @@ def main(argv: list[str] | None = None) -> int:
         return datatools.main(argv)
     p = argparse.ArgumentParser(prog="python -m extract", description=__doc__)
     src = p.add_argument_group("sources (name any to read only those; name none to read every default location)")
-    src.add_argument("--db", type=Path, default=None,
+    # Each source flag may be given several times (two machines' opencode databases, several Claude folders).
+    src.add_argument("--db", type=Path, action="append", default=None,
                      help="opencode database (default: $OPENCODE_DB, else ~/.local/share/opencode/opencode.db)")
-    src.add_argument("--opencode-storage", type=Path, default=None,
-                     help="opencode's legacy JSON tree (default ~/.local/share/opencode/storage)")
-    src.add_argument("--claude-dir", type=Path, default=None, help="Claude Code transcripts (default ~/.claude/projects)")
-    src.add_argument("--codex-dir", type=Path, default=None, help="Codex CLI rollouts (default ~/.codex/sessions)")
-    src.add_argument("--swe-dir", type=Path, default=None, help="a mini-swe-agent run's output folder")
+    src.add_argument("--opencode-storage", type=Path, action="append", default=None,
+                     help="opencode's JSON trees: the pre-SQLite storage/ or 0.x's project/ "
+                          "(default ~/.local/share/opencode/storage and .../project)")
+    src.add_argument("--opencode-export", type=Path, action="append", default=None,
+                     help="`opencode export` JSON files: a file or a folder of them")
+    src.add_argument("--claude-dir", type=Path, action="append", default=None,
+                     help="Claude Code transcripts (default ~/.claude/projects)")
+    src.add_argument("--codex-dir", type=Path, action="append", default=None,
+                     help="Codex CLI rollouts (default ~/.codex/sessions)")
+    src.add_argument("--swe-dir", type=Path, action="append", default=None,
+                     help="a mini-swe-agent (or SWE-agent) run's output folder")
     src.add_argument("--swe-reports", type=Path, default=None,
                      help="SWE-bench reports for --swe-dir (default: found under it)")
     src.add_argument("--resolved-only", action="store_true", help="mini-swe-agent: only instances SWE-bench resolved")
@@ -76,9 +83,13 @@ def main(argv: list[str] | None = None) -> int:
                                          f"{', '.join(sorted({s.language for s in config.specialists()}))}")
         agents = tuple(x.strip() for x in (a.agents or ",".join(ex.get("agents") or ["build", "build-*"])).split(",")
                        if x.strip())
-        named = [Source(kind, path) for kind, path in (
-            ("opencode", a.db), ("opencode-json", a.opencode_storage), ("claude-code", a.claude_dir),
-            ("codex", a.codex_dir), ("mini-swe-agent", a.swe_dir)) if path is not None]
+        named = [Source(kind, path) for kind, paths in (
+            ("opencode", a.db), ("opencode-json", a.opencode_storage), ("opencode-export", a.opencode_export),
+            ("claude-code", a.claude_dir), ("codex", a.codex_dir), ("mini-swe-agent", a.swe_dir))
+            for path in paths or []]
+        if a.swe_reports is not None and not a.swe_dir:
+            raise config.ConfigError("--swe-reports (SWE_REPORTS) needs --swe-dir (SWE_DIR): the reports say which of "
+                                     "that run's instances were resolved")
         for s in named:
             if s.kind == "mini-swe-agent":
                 s.reports = a.swe_reports
@@ -105,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"extract: warning: skipped {n} {reason}" + (f" (in {', '.join(where)})" if where else ""),
               file=sys.stderr)
     print(summary_table(manifest))
+    if manifest.get("written") is False:
+        print(f"extract: error: no session was kept (see the reasons above); nothing was written and the datasets "
+              f"in {settings.out}/ are as they were", file=sys.stderr)
+        return 1
+    for name, why in manifest.get("removed", {}).items():
+        print(f"extract: note: removed {settings.out / name}/: {why} (its sessions are skipped above, or the "
+              f"sources no longer hold them)", file=sys.stderr)
     print(f"datasets -> {settings.out}/<specialist>/  (manifest: {settings.out / 'manifest.json'})")
     return 0
 

@@ -21,7 +21,7 @@ from .classify import classify
 from core.config import Specialist
 from .outcome import OUTCOMES, assess
 from .redact import Redactor, leaks, redact_session
-from .sources import Source, read, total_sessions, usable
+from .sources import Source, nothing_found, read, total_sessions, usable
 from .split import content_hash, side
 from .tools import toolset_for
 from .windows import WindowStats, Windower, estimate_tokens, tokenizer_counter
@@ -84,7 +84,7 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
     try:
         sources = usable(s.sources, s.notes)
         if not sources:
-            raise opencode.StoreError("no agent logs found: " + "; ".join(s.notes) if s.notes else "no source given")
+            raise opencode.StoreError(nothing_found(s.sources))
         cutoff = _recent_cutoff(s, sources, read_opts, by_lang) if s.holdout == "recent" else None
         bar = tqdm(read(sources, read_opts, stats), total=total_sessions(sources), unit="session",
                    desc="extract", disable=not progress, file=sys.stderr)
@@ -140,6 +140,12 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                 fp.update(split.encode() + encoded)
                 w.add(split, row, len(encoded))
         bar.close()
+        if not stats.counts["sessions seen"]:
+            raise opencode.StoreError(nothing_found(s.sources))
+        if not writers:  # nothing kept: the previous datasets stay as they were, and the run says why
+            manifest = _manifest(s, stats, report, time.time() - t0)
+            manifest["written"] = False
+            return manifest
         names = []
         for name, w in writers.items():
             ws = wstats[name]
@@ -158,6 +164,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
         # Selected specialists (all, or --lang's) that got no session this time: their old dataset goes.
         stale = [sp.name for sp in s.specialists if sp.name not in writers]
         manifest = _manifest(s, stats, report, time.time() - t0)
+        manifest["removed"] = {n: f"no {sp.language} session was kept this run" for sp in s.specialists
+                               for n in [sp.name] if n in stale and (s.out / n).exists()}
         if s.full_run is False and (s.out / "manifest.json").exists():  # keep the others' entries
             old = json.loads((s.out / "manifest.json").read_text())
             kept = {k: v for k, v in old.get("specialists", {}).items() if k not in stale}

@@ -10,7 +10,10 @@ from . import opencode
 from .opencode import ReadOptions, ReadStats, StoreError
 from .records import Session
 
-KINDS = ("opencode", "opencode-json", "claude-code", "codex", "mini-swe-agent")
+KINDS = ("opencode", "opencode-json", "opencode-export", "claude-code", "codex", "mini-swe-agent")
+# How a user names each kind: the make variable and the command-line flag (for the "nothing found" line).
+NAMING = {"opencode": "DB=", "opencode-json": "OPENCODE_STORAGE=", "opencode-export": "OPENCODE_EXPORT=",
+          "claude-code": "CLAUDE_DIR=", "codex": "CODEX_DIR=", "mini-swe-agent": "SWE_DIR="}
 
 
 @dataclass
@@ -32,6 +35,10 @@ def default_sources() -> list[Source]:
         Source("opencode", opencode.default_db_path(), given=bool(os.environ.get("OPENCODE_DB"))),
         Source("opencode-json", Path(os.environ.get("OPENCODE_STORAGE") or data / "opencode" / "storage"),
                given=bool(os.environ.get("OPENCODE_STORAGE"))),
+        *([] if os.environ.get("OPENCODE_STORAGE") else  # opencode 0.x kept its sessions per project
+          [Source("opencode-json", data / "opencode" / "project", given=False)]),
+        *([Source("opencode-export", Path(os.environ["OPENCODE_EXPORT"]))] if os.environ.get("OPENCODE_EXPORT")
+          else []),
         Source("claude-code", Path(os.environ.get("CLAUDE_DIR") or home / ".claude" / "projects"),
                given=bool(os.environ.get("CLAUDE_DIR"))),
         Source("codex", Path(os.environ.get("CODEX_DIR") or home / ".codex" / "sessions"),
@@ -62,6 +69,8 @@ def _reader(kind: str) -> Callable[[Source, ReadOptions, ReadStats], Iterator[Se
         return _read_opencode
     if kind == "opencode-json":
         from .opencode_json import read as r
+    elif kind == "opencode-export":
+        from .opencode_json import read_export as r
     elif kind == "claude-code":
         from .claude import read as r
     elif kind == "codex":
@@ -86,7 +95,7 @@ def read(sources: list[Source], opts: ReadOptions, stats: ReadStats) -> Iterator
                 in_db.update(r[0] for r in conn.execute("SELECT id FROM session"))
     for src in sources:
         for session in _reader(src.kind)(src, opts, stats):
-            if src.kind == "opencode-json" and session.id in in_db:
+            if src.kind in ("opencode-json", "opencode-export") and session.id in in_db:
                 stats.skip_session("legacy JSON sessions already in the database", session.id)
                 continue
             yield session
@@ -101,3 +110,12 @@ def total_sessions(sources: list[Source]) -> int | None:
                 n += opencode.session_count(conn)
         return n
     return None
+
+
+def nothing_found(sources: list[Source]) -> str:
+    """The one line for a run that found no session at all: where it looked, and how to name a location."""
+    looked = "; ".join(f"{src.kind} {src.path} ({'no sessions' if src.path.exists() else 'missing'})"
+                       for src in sources)
+    how = ", ".join(f"{NAMING[k]}PATH" for k in KINDS)
+    return f"no agent sessions found. Looked at: {looked}. Name your logs with make extract {how} " \
+           f"(or python -m extract --db/--claude-dir/...; see the README's sources table)"

@@ -166,7 +166,7 @@ def test_lang_option_with_an_unknown_language_is_an_error(tmp_path, mixed_store,
     assert line.startswith("extract: error: --lang cobol")
 
 
-def test_lang_run_with_no_sessions_of_that_language_removes_its_stale_dataset(tmp_path):
+def test_a_run_that_keeps_no_session_replaces_nothing_and_says_why(tmp_path, capsys):
     with new_store(tmp_path / "a.db") as b:
         p = b.project("/w")
         add_session(b, p, "fix the parser", lang="python")
@@ -175,8 +175,28 @@ def test_lang_run_with_no_sessions_of_that_language_removes_its_stale_dataset(tm
         add_session(b, b.project("/w"), "fix the borrow again", lang="rust")
     out = tmp_path / "out"
     assert extract(tmp_path / "a.db", out, "extract.test_fraction=0.0") == 0
-    before = tree_digest(out / "oxidizer")
-    assert extract(tmp_path / "b.db", out, "--lang", "python") == 0
-    assert not (out / "serpent").exists()
-    assert set(manifest(out)["specialists"]) == {"oxidizer"}
-    assert tree_digest(out / "oxidizer") == before
+    before = {n: tree_digest(out / n) for n in ("oxidizer", "serpent")}
+    old_manifest = manifest(out)
+    capsys.readouterr()
+    assert extract(tmp_path / "b.db", out, "--lang", "python") == 1
+    err = capsys.readouterr().err
+    assert "no session was kept" in err and "as they were" in err
+    assert {n: tree_digest(out / n) for n in ("oxidizer", "serpent")} == before
+    assert manifest(out) == old_manifest
+
+
+def test_a_full_run_says_which_dataset_it_removes_and_why(tmp_path, capsys):
+    with new_store(tmp_path / "a.db") as b:
+        p = b.project("/w")
+        add_session(b, p, "fix the parser", lang="python")
+        add_session(b, p, "fix the borrow", lang="rust")
+    with new_store(tmp_path / "b.db") as b:
+        add_session(b, b.project("/w"), "fix the borrow again", lang="rust")
+    out = tmp_path / "out"
+    assert extract(tmp_path / "a.db", out, "extract.test_fraction=0.0") == 0
+    capsys.readouterr()
+    assert extract(tmp_path / "b.db", out, "extract.test_fraction=0.0") == 0
+    assert not (out / "serpent").exists() and (out / "oxidizer").exists()
+    err = capsys.readouterr().err
+    assert f"removed {out / 'serpent'}/: no python session was kept this run" in err
+    assert manifest(out)["removed"] == {"serpent": "no python session was kept this run"}
