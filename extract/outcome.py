@@ -51,7 +51,7 @@ def assess(session: Session) -> Outcome:
               if c.name in SHELL_TOOLS and c.exit_code is not None]  # commands the final turn ran
     if session.resolved is not None:
         label = "resolved" if session.resolved else "unresolved"
-    elif last_step is not None and last_step.tool_calls and session.source != "mini-swe-agent":
+    elif last_step is not None and last_step.tool_calls and session.source not in ("mini-swe-agent", "swe-agent"):
         label = "abandoned"  # the agent's last act was a call it never followed up: stopped mid-work
     elif checks:
         label = "failed" if checks[-1].exit_code != 0 else "succeeded"  # how its last command ended

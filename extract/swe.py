@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,19 +19,78 @@ _OUTPUT = re.compile(r"<output>\n?(.*?)\n?</output>", re.S)
 _THOUGHT = re.compile(r"^\s*THOUGHT:\s*", re.I)
 
 
-def reports(root: Path) -> dict[str, bool]:
-    """instance_id -> resolved, from every SWE-bench report.json under root (harness logs/run_evaluation/...)."""
-    out: dict[str, bool] = {}
+@dataclass
+class Report:
+    """One SWE-bench harness verdict: logs/run_evaluation/<run_id>/<model>/<instance>/report.json."""
+
+    instance: str
+    resolved: bool
+    run_id: str
+    model_dir: str  # the model name with / as __
+    patch: str | None  # the patch.diff beside it: exactly what was evaluated
+
+
+def reports(root: Path) -> dict[str, list[Report]]:
+    """instance_id -> every report for it under root (several runs may have evaluated one instance)."""
+    out: dict[str, list[Report]] = {}
     for p in sorted(root.rglob("report.json")):
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict):
-            for iid, r in data.items():
-                if isinstance(r, dict) and isinstance(r.get("resolved"), bool):
-                    out[iid] = r["resolved"]
+        if not isinstance(data, dict):
+            continue
+        parts = p.parent.parts
+        run_id, model_dir = (parts[-3], parts[-2]) if len(parts) >= 3 else ("", "")
+        patch_file = p.parent / "patch.diff"
+        try:
+            patch = patch_file.read_text(encoding="utf-8") if patch_file.is_file() else None
+        except OSError:
+            patch = None
+        for iid, r in data.items():
+            if isinstance(r, dict) and isinstance(r.get("resolved"), bool):
+                out.setdefault(iid, []).append(Report(iid, r["resolved"], run_id, model_dir, patch))
     return out
+
+
+def _verdict(candidates: list[Report], run: str, model: str | None, submission: str | None, runs_of_instance: int,
+             stats: ReadStats, sid: str) -> bool | None:
+    """The report that belongs to this run's trajectory, matched per run, never across runs by instance id alone.
+
+    In order: the evaluated patch is the trajectory's submission; the report's run id is the run's folder name; the
+    instance was run only once under SWE_DIR (then its model, where known, must agree). Otherwise unknown.
+    """
+    if not candidates:
+        return None
+    if submission and any(c.patch is not None for c in candidates):
+        same = {c.resolved for c in candidates if c.patch is not None and c.patch.strip() == submission.strip()}
+        if len(same) == 1:
+            return same.pop()
+    named = {c.resolved for c in candidates if c.run_id == run}
+    if len(named) == 1:
+        return named.pop()
+    if runs_of_instance == 1:
+        if model:
+            by_model = [c for c in candidates if c.model_dir == model.replace("/", "__")] or candidates
+        else:
+            by_model = candidates
+        verdicts = {c.resolved for c in by_model}
+        if len(verdicts) == 1:
+            return verdicts.pop()
+    stats.skip("SWE-bench reports that could belong to several runs (left unknown)", sid)
+    return None
+
+
+def trajectory_files(root: Path) -> list[Path]:
+    """mini-swe-agent's <instance>/<instance>.traj.json and SWE-agent's <instance>.traj files."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith((".traj.json", ".traj")))
+
+
+def _load(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return None
 
 
 def read(src, opts: ReadOptions, stats: ReadStats) -> Iterator[Session]:
@@ -40,27 +100,92 @@ def read(src, opts: ReadOptions, stats: ReadStats) -> Iterator[Session]:
     rep_root = Path(src.reports) if getattr(src, "reports", None) else root
     if not rep_root.exists():
         raise StoreError(f"SWE-bench reports {rep_root}: no such folder")
-    resolved = reports(rep_root)
-    stats.counts["swe-bench reports found"] += len(resolved)
-    for path in sorted(root.rglob("*.traj.json")):
+    found = reports(rep_root)
+    stats.counts["swe-bench reports found"] += sum(len(v) for v in found.values())
+    files = trajectory_files(root)
+    runs: dict[str, set[Path]] = {}  # instance -> the runs (folders) that hold a trajectory of it
+    for path in files:
+        runs.setdefault(_instance(path), set()).add(_run(path, root))
+    for path in files:
         stats.counts["sessions seen"] += 1
+        iid, run = _instance(path), _run(path, root)
+        traj = _load(path)
         try:
-            traj = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            stats.skip_session("unreadable trajectories", path.name)
+            s = _read_one(iid, path, traj, opts, stats)
+        except Exception as e:  # noqa: BLE001 - one damaged trajectory never stops the others
+            stats.unusable(path.name, e)
             continue
-        if not isinstance(traj, dict) or not isinstance(traj.get("messages"), list):
-            stats.skip_session("unreadable trajectories", path.name)
-            continue
-        iid = str(traj.get("instance_id") or path.name.removesuffix(".traj.json"))
-        s = _session(iid, path, traj, opts, stats)
         if s is None:
             continue
-        s.resolved = resolved.get(iid)  # no report: not evaluated (or harness error), which is not "unresolved"
+        if len(runs[iid]) > 1:  # several runs of one instance are several sessions of one task
+            s.id = f"{iid}@{run.name}"
+        info = traj.get("info") if isinstance(traj, dict) and isinstance(traj.get("info"), dict) else {}
+        submission = info.get("submission") if isinstance(info.get("submission"), str) else None
+        s.resolved = _verdict(found.get(iid, []), run.name, s.model, submission, len(runs[iid]), stats, s.id)
         if opts.resolved_only and s.resolved is not True:
             stats.skip_session("not resolved (or no report)", s.id)
             continue
         yield s
+
+
+def _instance(path: Path) -> str:
+    return path.name.removesuffix(".traj.json").removesuffix(".traj")
+
+
+def _run(path: Path, root: Path) -> Path:
+    """The run folder: <run>/<instance>/<instance>.traj.json, or the folder holding <instance>.traj."""
+    d = path.parent
+    if d.name == _instance(path) and d != root:
+        d = d.parent
+    return d
+
+
+def _read_one(iid: str, path: Path, traj: Any, opts: ReadOptions, stats: ReadStats) -> Session | None:
+    if isinstance(traj, list) and traj and all(isinstance(m, dict) and "role" in m for m in traj):
+        traj = {"messages": traj}  # mini-swe-agent's first format: the bare list of messages
+        stats.counts["trajectories in the bare-list format"] += 1
+    if path.name.endswith(".traj") and isinstance(traj, dict) and isinstance(traj.get("trajectory"), list):
+        return _swe_agent(iid, path, traj, opts, stats)
+    if not isinstance(traj, dict) or not isinstance(traj.get("messages"), list):
+        stats.skip_session("unreadable trajectories", path.name)
+        return None
+    iid = str(traj.get("instance_id") or iid) if isinstance(traj.get("instance_id"), (str, type(None))) else iid
+    return _session(iid, path, traj, opts, stats)
+
+
+def _swe_agent(iid: str, path: Path, traj: dict, opts: ReadOptions, stats: ReadStats) -> Session | None:
+    """SWE-agent's .traj: the task is the first user message that is not a demonstration; each trajectory entry
+    is one step, its thought the text and its action a command run in SWE-agent's shell (open, edit and its
+    other commands are shell commands there), with the observation as output."""
+    history = [m for m in traj.get("history") or [] if isinstance(m, dict)]
+    task = next((m for m in history if m.get("role") == "user" and not m.get("is_demo")), None)
+    prompt = _content(task.get("content")).strip() if task else ""
+    session = Session(id=iid, source="swe-agent", agent="build", directory=iid, title=iid,
+                      time_created=int(path.stat().st_mtime * 1000), toolset=list(SWE_TOOLSET))
+    if not prompt:
+        stats.skip_session("sessions with no assistant steps", iid)
+        return None
+    turn = Turn(prompt=prompt)
+    session.turns.append(turn)
+    for n, entry in enumerate(traj["trajectory"]):
+        if not isinstance(entry, dict):
+            stats.skip("lines of an unexpected shape", iid)
+            continue
+        thought = entry.get("thought") if isinstance(entry.get("thought"), str) else ""
+        action = entry.get("action") if isinstance(entry.get("action"), str) else ""
+        step = Step(text=thought.strip())
+        if action.strip():
+            out = entry.get("observation") if isinstance(entry.get("observation"), str) else ""
+            text, was_cut = cut_text(out, opts.tool_output_chars)
+            stats.counts["tool outputs cut"] += was_cut
+            step.tool_calls.append(ToolCall(id=f"{iid}-{n}", name="bash", arguments={"command": action.strip()},
+                                            output=text))
+        if step.text or step.tool_calls:
+            turn.steps.append(step)
+    if not turn.steps:
+        stats.skip_session("sessions with no assistant steps", iid)
+        return None
+    return session
 
 
 def _session(iid: str, path: Path, traj: dict, opts: ReadOptions, stats: ReadStats) -> Session | None:
@@ -94,6 +219,8 @@ def _session(iid: str, path: Path, traj: dict, opts: ReadOptions, stats: ReadSta
                 pending.remove(call)
         elif role == "user" and pending:  # v1: the observation of the last action
             _observe(pending.pop(0), _content(m.get("content")), None, opts, stats)
+        elif role not in ("system", "user", "exit"):
+            stats.skip(f"messages with unknown role {role!r}", iid)
         # system prompts, format-error nags and the final 'exit' message are the harness, not the agent
     drop_unanswered(session, stats, "actions without an observation")
     if not session.turns:

@@ -83,8 +83,9 @@ CODEX_TOOLSET_2025 = ["shell", "update_plan"]  # <= late 2025: apply_patch went 
 SWE_TOOLS = {"bash": _fn("bash", "Run a bash command and return its output.", {"command": _S}, ["command"])}
 SWE_TOOLSET = ["bash"]
 
-SCHEMAS = {"opencode": OPENCODE_TOOLS, "opencode-json": OPENCODE_TOOLS, "claude-code": CLAUDE_TOOLS,
-           "codex": CODEX_TOOLS, "mini-swe-agent": SWE_TOOLS}  # a tool's schema is its own agent's
+SCHEMAS = {"opencode": OPENCODE_TOOLS, "opencode-json": OPENCODE_TOOLS, "opencode-export": OPENCODE_TOOLS,
+           "claude-code": CLAUDE_TOOLS, "codex": CODEX_TOOLS, "mini-swe-agent": SWE_TOOLS,
+           "swe-agent": SWE_TOOLS}  # a tool's schema is its own agent's
 
 # What a build agent has unless the session says otherwise; apply_patch replaces edit/write for some models.
 DEFAULT_TOOLSET = ["bash", "read", "edit", "write", "glob", "grep", "list", "todowrite", "todoread", "webfetch",

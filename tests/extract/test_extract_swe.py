@@ -120,3 +120,81 @@ def test_an_unreadable_trajectory_is_skipped_and_counted(tmp_path):
     (out / "broken" / "broken.traj.json").write_text('{"messages": [')
     found, stats = sessions(Source("mini-swe-agent", out))
     assert len(found) == 2 and stats.sessions["unreadable trajectories"] == 1
+
+
+def _report(root: Path, run_id: str, iid: str, resolved: bool, patch: str | None = None) -> None:
+    r = root / "logs" / "run_evaluation" / run_id / "openai__gpt-5" / iid
+    r.mkdir(parents=True)
+    (r / "report.json").write_text(json.dumps({iid: {"resolved": resolved, "patch_exists": True}}))
+    if patch is not None:
+        (r / "patch.diff").write_text(patch)
+
+
+def _run(root: Path, run: str, traj: dict, submission: str) -> None:
+    d = root / run / traj["instance_id"]
+    d.mkdir(parents=True)
+    t = json.loads(json.dumps(traj))
+    t["info"]["submission"] = submission
+    (d / f"{traj['instance_id']}.traj.json").write_text(json.dumps(t))
+
+
+def test_reports_are_matched_per_run_not_across_runs_by_instance_id(tmp_path):
+    # Two runs of one instance under SWE_DIR; only run "lite_a" was evaluated (resolved).
+    _run(tmp_path, "lite_a", V2, "diff A")
+    _run(tmp_path, "lite_b", V2, "diff B")
+    _report(tmp_path, "lite_a", "sympy__sympy-20590", True)
+    found, stats = sessions(Source("mini-swe-agent", tmp_path))
+    assert {sid: s.resolved for sid, s in found.items()} == {"sympy__sympy-20590@lite_a": True,
+                                                           "sympy__sympy-20590@lite_b": None}
+
+
+def test_the_evaluated_patch_says_which_run_a_report_belongs_to(tmp_path):
+    _run(tmp_path, "first", V2, "diff A")
+    _run(tmp_path, "second", V2, "diff B")
+    _report(tmp_path, "eval_2026", "sympy__sympy-20590", False, patch="diff B\n")
+    found, stats = sessions(Source("mini-swe-agent", tmp_path))
+    assert found["sympy__sympy-20590@second"].resolved is False
+    assert found["sympy__sympy-20590@first"].resolved is None
+    assert stats.rows["SWE-bench reports that could belong to several runs (left unknown)"] == 1
+
+
+def test_the_oldest_bare_list_trajectory_is_read(tmp_path):
+    d = tmp_path / "run" / "django__django-11099"
+    d.mkdir(parents=True)
+    (d / "django__django-11099.traj.json").write_text(json.dumps(V1["messages"]))
+    found, stats = sessions(Source("mini-swe-agent", tmp_path / "run"))
+    s = found["django__django-11099"]
+    assert [c.arguments["command"].split()[0] for c in s.tool_calls] == ["grep", "sed", "echo"]
+    assert stats.counts["trajectories in the bare-list format"] == 1 and not stats.sessions
+
+
+SWE_AGENT = {
+    "environment": "swe_main",
+    "history": [
+        {"role": "system", "content": "SETTING: You are an autonomous programmer", "agent": "primary"},
+        {"role": "user", "content": "Here is a demonstration", "is_demo": True, "agent": "primary"},
+        {"role": "user", "content": "ISSUE:\nSyntaxError in tests/missing_colon.py", "agent": "primary"},
+        {"role": "assistant", "content": "Find it.\n```\nfind_file missing_colon.py\n```", "agent": "primary"}],
+    "trajectory": [
+        {"thought": "Find the file.", "action": "find_file missing_colon.py\n",
+         "observation": "Found 1 matches: /repo/tests/missing_colon.py", "response": "...", "state": "{}"},
+        {"thought": "Add the colon.", "action": "edit 4:4\ndef division(a, b):\nend_of_edit\n",
+         "observation": "File updated.", "response": "...", "state": "{}"},
+        {"thought": "Run it.", "action": "python tests/missing_colon.py", "observation": "8.2",
+         "response": "...", "state": "{}"},
+        {"thought": "Done.", "action": "submit", "observation": "diff --git a/tests/missing_colon.py",
+         "response": "...", "state": "{}"}],
+    "info": {"exit_status": "submitted", "submission": "diff --git a/tests/missing_colon.py"}}
+
+
+def test_swe_agent_traj_files_are_a_source(tmp_path):
+    d = tmp_path / "trajectories" / "gpt4__swe-bench-dev"
+    d.mkdir(parents=True)
+    (d / "pydicom__pydicom-1458.traj").write_text(json.dumps(SWE_AGENT))
+    found, stats = sessions(Source("mini-swe-agent", tmp_path / "trajectories"))
+    s = found["pydicom__pydicom-1458"]
+    assert (s.source, s.toolset) == ("swe-agent", ["bash"])
+    assert s.turns[0].prompt == "ISSUE:\nSyntaxError in tests/missing_colon.py"  # not the demonstration
+    assert [st.text for st in s.turns[0].steps] == ["Find the file.", "Add the colon.", "Run it.", "Done."]
+    assert s.tool_calls[1].arguments == {"command": "edit 4:4\ndef division(a, b):\nend_of_edit"}
+    assert s.tool_calls[2].output == "8.2"
