@@ -104,8 +104,14 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
                 continue
             if line.get("isSidechain"):  # an inline subagent conversation: linked, not trained as this session
                 aid = line.get("agentId")
-                if aid and aid not in session.subagents:
+                if isinstance(aid, str) and aid and aid not in session.subagents:
                     session.subagents.append(aid)
+                msg = line.get("message")
+                for block in msg.get("content") or [] if isinstance(msg, dict) and kind == "assistant" else []:
+                    # the work it did for this session still says the session's language
+                    if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(block.get("input"), dict):
+                        session.evidence.append(ToolCall(id=str(block.get("id")), name=str(block.get("name")),
+                                                         arguments=block["input"], output="", status="pending"))
                 continue
             session.directory = session.directory or str(line.get("cwd") or "")
             session.time_created = session.time_created or iso_ms(line.get("timestamp")) or 0

@@ -89,6 +89,10 @@ def open_store(path: str | os.PathLike) -> Iterator[sqlite3.Connection]:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{path}: not a readable SQLite database ({e})") from None
+        if {"sessions", "messages", "goose_db_version"} <= tables:
+            conn.close()
+            raise StoreError(f"{path}: a store of the Go program also called opencode (opencode-ai/opencode, now "
+                             f"Crush), not of opencode (sst/opencode): its sessions are not supported")
         missing = {"session", "message", "part"} - tables
         if missing:
             conn.close()

@@ -41,7 +41,7 @@ _NOT_DONE = r"(?!<REDACTED:)"  # a value already replaced by an earlier rule is 
 # Code's Read (`    12→`), `cat -n` (`    12\t`).
 _LINE_NO = r"(?:[ \t]*\d+(?:\||:|→|\t)[ \t]?)?"
 # The value of an assignment: up to a quote (maybe JSON-escaped), a space or a separator.
-_VALUE = r"([^\s\"'`\\,;&)\]}>]+)"
+_VALUE = r"([^\s\"'`\\,;:&)\]}>]+)"
 
 # Our own rules, in order: whole blocks and URLs first. (kind, pattern, hints, group): group 0 replaces the whole
 # match; group 1 only the value (the name, the user, the host stay).
@@ -65,8 +65,9 @@ _SECRET_LAST = {"secret", "token", "password", "passwd", "pwd", "passphrase", "p
 _KEY_OWNERS = {"api", "access", "secret", "private", "auth", "client", "signing", "encryption", "master", "service",
                "account", "license", "app", "admin", "deploy", "ssh", "session", "storage", "webhook", "jwt"}
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-# An assignment: NAME=value, NAME: value, "name": "value", name = 'value', -e NAME=value, escaped quotes too.
-_ASSIGN = re.compile(r"(?<![A-Za-z0-9_.-])([A-Za-z_][A-Za-z0-9_.-]{1,80})(?:\\*[\"'])?[ \t]*(?::=|=>|=|:)[ \t]*"
+# An assignment: NAME=value, NAME: value, "name": "value", name = 'value', -e NAME=value, escaped quotes too. A
+# name starts after a non-name character or a JSON escape (\n), never inside one (`\n44: secret` is line 44).
+_ASSIGN = re.compile(r"(?:(?<![A-Za-z0-9_.\\-])|(?<=\\[nrt]))([A-Za-z_][A-Za-z0-9_.-]{1,80})(?:\\*[\"'])?[ \t]*(?::=|=>|=|:)[ \t]*"
                      r"(?:\\*[\"'`])?" + _NOT_DONE + _VALUE)
 # k8s and compose env lists: `- name: DB_PASSWORD` then `value: ...` on the next line.
 _K8S = re.compile(r"name:[ \t]*[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?[ \t]*\r?\n" + _LINE_NO + r"[ \t]*(?:-[ \t]*)?"

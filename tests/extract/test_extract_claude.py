@@ -216,3 +216,22 @@ def test_every_claude_code_2x_record_kind_is_counted_and_none_is_trained(tmp_pat
     for k in kinds + ["system", "user", "assistant", "brand-new-kind"]:
         assert stats.kinds[f"claude-code: {k}"] >= 1, k
     assert dict(stats.rows) == {"unknown line type 'brand-new-kind'": 1}
+
+
+def test_the_work_of_inline_subagents_still_classifies_the_session(tmp_path):
+    from extract.classify import classify
+
+    _write(tmp_path / "-w" / f"{SID}.jsonl", [
+        _user("build the CLI"),
+        *_assistant("msg_1", {"type": "tool_use", "id": "t1", "name": "Task", "input": {"prompt": "do it"}}),
+        *_assistant("msg_s1", {"type": "tool_use", "id": "s1", "name": "Bash", "input": {"command": "cargo build"}},
+                    isSidechain=True, agentId="a1"),
+        *_assistant("msg_s2", {"type": "tool_use", "id": "s2", "name": "Edit",
+                               "input": {"file_path": "/w/src/main.rs", "old_string": "a", "new_string": "b"}},
+                    isSidechain=True, agentId="a1"),
+        _result("t1", "Built the CLI."),
+        *_assistant("msg_2", {"type": "text", "text": "Done."}),
+    ])
+    [s], _ = sessions(tmp_path)
+    assert [c.name for c in s.tool_calls] == ["Task"]  # the subagent's calls are not this session's steps
+    assert classify(s).language == "rust"

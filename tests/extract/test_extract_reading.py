@@ -315,3 +315,15 @@ def test_an_interrupted_call_is_not_trained_but_still_says_the_language(tmp_path
     [row] = rows(out, "oxidizer")
     assert "cargo bench" not in json.dumps(row["messages"])
     assert manifest(out)["rows_skipped"]["interrupted tool calls"] == 1
+
+
+def test_the_go_opencode_store_is_refused_with_one_line(tmp_path, capsys):
+    db = tmp_path / "crush" / "opencode.db"
+    db.parent.mkdir()
+    c = sqlite3.connect(db)
+    c.executescript("CREATE TABLE goose_db_version (id INTEGER); CREATE TABLE sessions (id TEXT);"
+                    "CREATE TABLE messages (id TEXT, parts TEXT); CREATE TABLE files (id TEXT);")
+    c.close()
+    assert extract(db, tmp_path / "out") == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "the Go program also called opencode" in line and "Crush" in line and str(db) in line

@@ -54,6 +54,7 @@ FORMS = {
     "claude Read": _numbered(ENV, "{:>6}→{}"),
     "cat -n": _numbered(ENV, "{:>6}\t{}"),
     "k8s in claude Read": _numbered(["env:", "  - name: DB_PASSWORD", f"    value: {PASSWORD}"], "{:>6}→{}"),
+    "json-escaped read": json.dumps({"output": _numbered(["auth: {", f"  secret: '{PASSWORD}',", "}"], "{}: {}")}),
 }
 
 
