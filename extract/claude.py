@@ -131,7 +131,7 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
                 if step is None or mid != step_id:  # one API response is split over several lines: merge by id
                     step, step_id = Step(), mid
                     turn.steps.append(step)
-                    session.model = session.model or msg.get("model")
+                    session.model = session.model or (msg["model"] if isinstance(msg.get("model"), str) else None)
                 for block in msg.get("content") or []:
                     if not isinstance(block, dict):
                         continue

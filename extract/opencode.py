@@ -320,7 +320,7 @@ def _name(v) -> str | None:
 
 def _model_name(col_model) -> str | None:
     m = _loads(col_model) if isinstance(col_model, str) else None
-    return m.get("id") if m else None
+    return m["id"] if m and isinstance(m.get("id"), str) else None
 
 
 def _int(v) -> int | None:

@@ -112,16 +112,16 @@ def read(src, opts: ReadOptions, stats: ReadStats) -> Iterator[Session]:
         traj = _load(path)
         try:
             s = _read_one(iid, path, traj, opts, stats)
+            if s is None:
+                continue
+            if len(runs[iid]) > 1:  # several runs of one instance are several sessions of one task
+                s.id = f"{iid}@{run.name}"
+            info = traj.get("info") if isinstance(traj, dict) and isinstance(traj.get("info"), dict) else {}
+            submission = info.get("submission") if isinstance(info.get("submission"), str) else None
+            s.resolved = _verdict(found.get(iid, []), run.name, s.model, submission, len(runs[iid]), stats, s.id)
         except Exception as e:  # noqa: BLE001 - one damaged trajectory never stops the others
             stats.unusable(path.name, e)
             continue
-        if s is None:
-            continue
-        if len(runs[iid]) > 1:  # several runs of one instance are several sessions of one task
-            s.id = f"{iid}@{run.name}"
-        info = traj.get("info") if isinstance(traj, dict) and isinstance(traj.get("info"), dict) else {}
-        submission = info.get("submission") if isinstance(info.get("submission"), str) else None
-        s.resolved = _verdict(found.get(iid, []), run.name, s.model, submission, len(runs[iid]), stats, s.id)
         if opts.resolved_only and s.resolved is not True:
             stats.skip_session("not resolved (or no report)", s.id)
             continue
@@ -193,7 +193,7 @@ def _session(iid: str, path: Path, traj: dict, opts: ReadOptions, stats: ReadSta
     cfg = info.get("config") if isinstance(info.get("config"), dict) else {}
     model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
     session = Session(id=iid, source="mini-swe-agent", agent="build", directory=iid, title=iid,
-                      time_created=int(path.stat().st_mtime * 1000), model=model.get("model_name"),
+                      time_created=int(path.stat().st_mtime * 1000), model=model["model_name"] if isinstance(model.get("model_name"), str) else None,
                       toolset=list(SWE_TOOLSET))
     msgs = [m for m in traj["messages"] if isinstance(m, dict)]
     users = [m for m in msgs if m.get("role") == "user"]
