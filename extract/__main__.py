@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in VERBS:  # looking at extracted data rather than extracting
         return datatools.main(argv)
+    if argv and argv[0] == "export-traces":  # a specialist's sessions for the Hub's trace viewer
+        from .traces import main as traces_main
+
+        return traces_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m extract", description=__doc__)
     src = p.add_argument_group("sources (name any to read only those; name none to read every default location)")
     # Each source flag may be given several times (two machines' opencode databases, several Claude folders).
