@@ -148,3 +148,16 @@ def test_a_session_the_second_scanner_still_finds_a_secret_in_is_left_out_and_co
     for p in out.rglob("*"):
         if p.is_file():
             assert SHOPIFY.encode() not in p.read_bytes()
+
+
+def test_the_second_scanner_does_not_block_on_a_secret_already_taken_out():
+    s = _session(f"origin https://{GITHUB}@github.com/acme/api.git (push)")
+    redact_session(s, Counter())
+    assert s.tool_calls[0].output == "origin https://<REDACTED:github_token>@github.com/acme/api.git (push)"
+    assert leaks(s) == []
+
+
+def test_a_rust_test_path_is_not_a_secret():
+    # the old .env rule rewrote this line of `cargo test` output into `tokens::<REDACTED:env_secret>`
+    line = "test tokens::tests::ignores_empty_tags ... ok"
+    assert redact_text(line, Counter()) == line
