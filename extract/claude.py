@@ -107,9 +107,11 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
                 if isinstance(aid, str) and aid and aid not in session.subagents:
                     session.subagents.append(aid)
                 msg = line.get("message")
-                for block in msg.get("content") or [] if isinstance(msg, dict) and kind == "assistant" else []:
+                blocks = msg.get("content") if kind == "assistant" and isinstance(msg, dict) else None
+                for block in blocks if isinstance(blocks, list) else []:
                     # the work it did for this session still says the session's language
-                    if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(block.get("input"), dict):
+                    if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(block.get("input"),
+                                                                                               dict):
                         session.evidence.append(ToolCall(id=str(block.get("id")), name=str(block.get("name")),
                                                          arguments=block["input"], output="", status="pending"))
                 continue
