@@ -15,7 +15,8 @@ at any moment leaves either the old output or, once settled, the new one, never 
 the next run. Hidden entries (`.staging-*`, `.commit-*`) are bookkeeping, never outputs; the lock lives beside the root.
 
 Kill points for the fault-injection tests: every write step calls `point(label)`. With `WORKBENCH_KILL_AT=N` the process
-SIGKILLs itself at the Nth point; `WORKBENCH_KILL_TRACE=file` appends each point's number and label to `file`.
+SIGKILLs itself at the Nth point (`WORKBENCH_KILL_SIGNAL=SIGINT`: a Ctrl-C there instead); `WORKBENCH_KILL_TRACE=file`
+appends each point's number and label to `file`.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def point(label: str) -> None:
         with open(trace, "a") as f:
             f.write(f"{_points} {label}\n")
     if kill_at and _points == int(kill_at):
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, os.environ.get("WORKBENCH_KILL_SIGNAL", "SIGKILL")))
 
 
 class DiskFull(ConfigError):

@@ -118,6 +118,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from core.entry import run
+    from core import entry
 
-    sys.exit(run("eval", main))
+    sys.exit(entry.run("eval", main))

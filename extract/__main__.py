@@ -92,6 +92,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from core.entry import run
+    from core import entry
 
-    sys.exit(run("extract", main))
+    sys.exit(entry.run("extract", main))

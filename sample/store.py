@@ -2262,6 +2262,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from core.entry import run
+    from core import entry
 
-    raise SystemExit(run("sample.store", main))
+    raise SystemExit(entry.run("sample.store", main))

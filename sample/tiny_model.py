@@ -506,6 +506,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from core.entry import run
+    from core import entry
 
-    raise SystemExit(run("sample.tiny_model", main))
+    raise SystemExit(entry.run("sample.tiny_model", main))

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from core.entry import run
+    from core import entry
 
-    sys.exit(run("train", main, interrupted="the previous adapter is unchanged; checkpoints written so far stay, and "
+    sys.exit(entry.run("train", main, interrupted="the previous adapter is unchanged; checkpoints written so far stay, and "
                                              "RESUME=1 continues from the latest"))

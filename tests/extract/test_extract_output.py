@@ -182,6 +182,34 @@ def test_a_failure_after_the_commit_is_finished_by_the_next_reader_never_a_mix(p
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
 
+def test_a_full_disk_is_one_line_naming_the_output_and_the_previous_output_stays(previous, monkeypatch, capsys):
+    import errno
+
+    out, before, second = previous
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writer.pq.ParquetWriter, "write_table", full)
+    assert extract(second, out) == 2
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if x.startswith("extract: error: ")]
+    assert len(lines) == 1 and "no space left on device" in lines[0] and str(out) in lines[0], err
+    assert "Traceback" not in err
+    assert tree_digest(out) == before
+
+
+def test_a_second_extraction_into_the_same_folder_is_refused_naming_the_first(previous, capsys):
+    from lock_support import held
+
+    out, before, second = previous
+    with held(out, "extract") as pid:
+        assert extract(second, out) == 2
+    err = capsys.readouterr().err
+    assert f"pid {pid}" in err and "extract: error: " in err
+    assert tree_digest(out) == before
+
+
 def test_a_successful_second_run_replaces_the_output(previous):
     out, before, second = previous
     assert extract(second, out) == 0

@@ -517,7 +517,7 @@ def test_failure_while_saving_leaves_the_previous_adapter_and_no_temporary_folde
 
     def save_then_crash(self, output_dir=None, *a, **k):
         real_save(self, output_dir, *a, **k)
-        if not Path(output_dir).parent.name == "checkpoints":  # the final adapter, not a checkpoint
+        if not Path(output_dir).name.startswith("checkpoint-"):  # the final adapter, not a checkpoint
             raise OSError("simulated disk full")
 
     monkeypatch.setattr(SFTTrainer, "save_model", save_then_crash)
@@ -528,3 +528,42 @@ def test_failure_while_saving_leaves_the_previous_adapter_and_no_temporary_folde
     assert (out / "training_summary.json").read_bytes() == previous_output["summary"]
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
+
+
+def _the_error_line(err: str) -> str:
+    """The one error line among the progress bars, and no traceback."""
+    assert "Traceback" not in err
+    lines = [x for x in err.replace("\r", "\n").splitlines() if x.startswith("train: error: ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_naming_the_checkpoint(previous_output, monkeypatch, capsys):
+    import errno
+
+    import torch
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)  # optimizer.pt, the first torch.save of a checkpoint
+    rc, stdout, err = run_train([NAME, "--overlay", previous_output["overlay"], "max_steps=1", "save_steps=1"], capsys)
+    assert rc == 2
+    line = _the_error_line(err)
+    assert "no space left on device" in line and "checkpoints/checkpoint-1" in line
+    out = previous_output["out"]
+    assert tree_digest(out / "adapter") == previous_output["adapter"]
+    assert (out / "training_summary.json").read_bytes() == previous_output["summary"]
+    assert checkpoints(out / "checkpoints") == []
+    assert not [p.name for p in (out / "checkpoints").iterdir() if p.name.startswith(".staging")]
+
+
+def test_a_second_run_on_the_same_output_is_refused_naming_the_first(previous_output, capsys):
+    from lock_support import held
+
+    with held(previous_output["out"], "train serpent") as pid:
+        rc, stdout, err = run_train([NAME, "--overlay", previous_output["overlay"]], capsys)
+    assert rc == 2
+    line = _the_error_line(err)
+    assert f"pid {pid}" in line and "train serpent" in line
+    assert tree_digest(previous_output["out"] / "adapter") == previous_output["adapter"]
