@@ -1,4 +1,4 @@
-"""All-or-nothing outputs: stage everything, commit with one rename, put it in place; a killed run is finished or undone.
+"""All-or-nothing outputs: stage everything, commit with one rename, move it in; a killed run is finished or undone.
 
 A stage writes its outputs into a *root* folder it owns (`data/`, `outputs/<name>/`, `reports/<name>/`,
 `exports/<name>/`). A `Transaction` on that root:

@@ -85,5 +85,5 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     from core import entry
 
-    sys.exit(entry.run("train", main, interrupted="the previous adapter is unchanged; checkpoints written so far stay, and "
-                                             "RESUME=1 continues from the latest"))
+    sys.exit(entry.run("train", main, interrupted="the previous adapter is unchanged; checkpoints written so far "
+                                                  "stay, and RESUME=1 continues from the latest"))

@@ -407,7 +407,7 @@ def test_resume_at_max_steps_has_nothing_to_do_and_keeps_the_summary(resumed, ca
 def test_a_resumed_run_counts_tokens_per_second_over_the_steps_it_trained(resumed):
     s, first = resumed["summary"], resumed["first"]
     assert s["steps_this_run"] == 3
-    assert s["tokens_this_run"] == s["tokens_seen"] - first["tokens_seen"] > 0  # same data order: steps 1-3 are the same
+    assert s["tokens_this_run"] == s["tokens_seen"] - first["tokens_seen"] > 0  # steps 1-3 saw the same windows
     assert s["tokens_per_second"] == pytest.approx(s["tokens_this_run"] / s["wall_seconds"], rel=0.1)
     assert "6 steps (3 in this run)" in resumed["stdout"]
 
