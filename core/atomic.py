@@ -62,9 +62,10 @@ def is_disk_full(e: BaseException | None) -> bool:
     return isinstance(e, OSError) and (e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(e))
 
 
-def disk_full(e: OSError, where: Path | str) -> DiskFull:
-    return DiskFull(f"no space left on device writing {e.filename or where}; the previous output at {where} is "
-                    f"unchanged: free some space and run again")
+def disk_full(e: OSError, where: Path | str, kept: str | None = None) -> DiskFull:
+    """One line: what was being written, and what stays (by default: the previous output at `where`)."""
+    return DiskFull(f"no space left on device writing {e.filename or where}; "
+                    f"{kept or f'the previous output at {where} is unchanged'}: free some space and run again")
 
 
 def is_bookkeeping(name: str) -> bool:

@@ -72,7 +72,9 @@ def digest(folder: Path, root: Path | None = None) -> dict[str, str]:
 
 
 def leftovers(*roots: Path) -> list[str]:
-    return [str(p) for r in roots if r.is_dir() for p in r.iterdir() if p.name.startswith(".")]
+    """Hidden entries left in the roots; the locks beside the output folders are not leftovers."""
+    return [str(p) for r in roots if r.is_dir() for p in r.iterdir()
+            if p.name.startswith(".") and not p.name.endswith(".lock")]
 
 
 def kill_points(trace: Path, spread: int) -> list[int]:
@@ -251,8 +253,13 @@ def same_adapter(a: dict, b: dict) -> bool:
 
 
 class Adapter(dict):
+    """An adapter snapshot that compares its weights within TOLERANCE."""
+
     def __eq__(self, other):
         return same_adapter(self, other)
+
+    def __ne__(self, other):
+        return not same_adapter(self, other)
 
 
 def checkpoints_whole(root: Path) -> None:

@@ -10,7 +10,6 @@ with the same `entropy`, `mean_token_accuracy` and `num_tokens` metrics.
 """
 from __future__ import annotations
 
-import errno
 import shutil
 import time
 from pathlib import Path
@@ -47,7 +46,7 @@ class SpecialistTrainer(SFTTrainer):
     def _save_checkpoint(self, model, trial) -> None:
         """The Trainer's checkpoint, saved into `.staging-checkpoint/` and renamed into place once every process
         has written its part; then old checkpoints are rotated by step (a folder is renamed aside before deletion)."""
-        from core.atomic import disk_full, point, replace_dir
+        from core.atomic import disk_full, is_disk_full, point, replace_dir
 
         from .checkpoints import rotate
 
@@ -64,8 +63,9 @@ class SpecialistTrainer(SFTTrainer):
         except OSError as e:
             if self.args.should_save:
                 shutil.rmtree(staging, ignore_errors=True)
-            if e.errno == errno.ENOSPC:
-                raise disk_full(e, run_dir / name) from None
+            if is_disk_full(e):
+                raise disk_full(e, run_dir / name, f"{name} was not written; the earlier checkpoints and the "
+                                                   f"previous adapter are unchanged") from None
             raise
         finally:
             self._checkpoint_staging = None
