@@ -42,7 +42,13 @@ def load_specialist_dataset(path: Path):
 
 
 def open_dataset(name: str, path: Path):
-    """data/<name> for a stage that needs it, or one ConfigError line saying what to do."""
+    """data/<name> for a stage that needs it, or one ConfigError line saying what to do.
+
+    An extraction killed after its commit is finished first (core.atomic.settle), so no reader sees a dataset beside
+    the manifest of another extraction."""
+    from .atomic import settle
+
+    settle(Path(path).parent)
     if not (path / "data").is_dir():
         raise ConfigError(f"{name}: no dataset at {path}; run `make extract` first")
     try:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -168,12 +166,12 @@ def text_table(m: dict[str, Any], key: str = "loss") -> str:
 
 
 def write(root: Path, m: dict[str, Any], summary_md: str) -> None:
-    """reports/matrix.json, reports/matrix.png and reports/summary.md, each swapped in when complete."""
+    """reports/matrix.json, reports/matrix.png and reports/summary.md, swapped in together when all are complete."""
+    from core.atomic import Transaction
+
     from .plots import matrix_png
 
-    root.mkdir(parents=True, exist_ok=True)
-    matrix_png(m, root / "matrix.png")
-    for name, text in (("matrix.json", json.dumps(m, indent=2) + "\n"), ("summary.md", summary_md)):
-        tmp = root / f".{name}-{uuid.uuid4().hex[:8]}"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, root / name)
+    with Transaction(root, what="eval matrix") as tx:
+        matrix_png(m, tx.path("matrix.png"))
+        tx.write_text("matrix.json", json.dumps(m, indent=2) + "\n")
+        tx.write_text("summary.md", summary_md)

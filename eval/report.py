@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from core.atomic import Transaction
 from core.config import ConfigError, Specialist
 from core.version import code_version
 
@@ -79,7 +78,19 @@ def file_digest(path: Path) -> str | None:
 
 
 def evaluate(sp: Specialist) -> dict[str, Any]:
-    """Base vs adapter on the held-out windows: loss (the training mask) and next action; writes reports/<name>/."""
+    """Base vs adapter on the held-out windows: loss (the training mask) and next action; writes reports/<name>/.
+
+    Holds reports/<name>/'s lock throughout (a second eval of the same specialist is refused), and first finishes
+    whatever a killed training run left committed in outputs/<name>/ (core.atomic.settle)."""
+    from core.atomic import settle
+    from core.lock import output_lock
+
+    with output_lock(sp.path("reports"), what=f"eval {sp.name}"):
+        settle(sp.path("outputs"))
+        return _evaluate(sp)
+
+
+def _evaluate(sp: Specialist) -> dict[str, Any]:
     from peft import PeftModel
 
     from core.masking import training_template
@@ -201,7 +212,6 @@ def next_action_md(na: dict[str, Any]) -> str:
 def write_report(out: Path, r: dict[str, Any]) -> None:
     from .plots import metrics_png
 
-    out.mkdir(parents=True, exist_ok=True)
     md = f"""# {r['specialist']} ({r['language']}): held-out evaluation
 
 Base `{r['base_model']}` against the adapter at `{r['adapter_path']}`, on {r['test_windows']} held-out windows from
@@ -225,8 +235,7 @@ Loss change (adapter - base): 95% interval {r['delta_loss_ci95']}. Verdict: **{r
 Data fingerprint `{r['data_fingerprint']}`, adapter `{r.get('adapter_sha256')}` (sha256 of its weights), code
 `{r['code_version']}`, evaluated {r['evaluated_at']}.
 """
-    metrics_png(r, out / "metrics.png")
-    for name, text in (("eval.json", json.dumps(r, indent=2) + "\n"), ("eval.md", md)):
-        tmp = out / f".{name}-{uuid.uuid4().hex[:8]}"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out / name)
+    with Transaction(out, what=f"eval {r['specialist']}") as tx:  # the three files change together or not at all
+        metrics_png(r, tx.path("metrics.png"))
+        tx.write_text("eval.json", json.dumps(r, indent=2) + "\n")
+        tx.write_text("eval.md", md)

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import sys
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -82,8 +81,22 @@ IMAGE = f"]({PLOT})"
 
 
 def export(sp: Specialist, *, merged: bool = False, force: bool = False) -> dict[str, Any]:
+    """exports/<name>/, replaced whole (core.atomic) under its lock; a second export of it meanwhile is refused."""
+    from core.atomic import settle
+    from core.lock import output_lock
+
+    with output_lock(sp.path("exports"), what=f"export {sp.name}"):
+        for inputs in (sp.path("outputs"), sp.path("reports")):
+            settle(inputs)  # what a killed train or eval committed is finished before it is read
+        return _export(sp, merged=merged, force=force)
+
+
+def _export(sp: Specialist, *, merged: bool, force: bool) -> dict[str, Any]:
+    from core.atomic import Transaction, outputs, settle
+
     out = sp.path("exports")
-    if out.exists() and not force:
+    settle(out, held=True)
+    if outputs(out) and not force:
         raise ConfigError(f"{sp.name}: {out} exists; pass FORCE=1 (--force) to replace it")
     src = sp.path("outputs") / "adapter"
     if not (src / "adapter_config.json").exists():
@@ -101,8 +114,8 @@ def export(sp: Specialist, *, merged: bool = False, force: bool = False) -> dict
                               f"model.model_name_or_path to the base folder")
         raise ConfigError(f"{sp.name}: the adapter was trained on {recorded}, the config's base is {base}")
     bcfg = base_config(sp.name, base, sp.config["model"].get("model_revision"))  # architecture, for GGUF and Ollama
-    staging = out.parent / f".{sp.name}-export-{uuid.uuid4().hex[:8]}"
-    try:
+    with Transaction(out, what=f"export {sp.name}", replace_all=True) as tx:
+        staging = tx.dir
         adapter = staging / "adapter"
         shutil.copytree(src, adapter)
         cfg_path = adapter / "adapter_config.json"
@@ -140,15 +153,8 @@ def export(sp: Specialist, *, merged: bool = False, force: bool = False) -> dict
             "merged_logits_max_abs_diff": merged_check,
             "files": {str(p.relative_to(staging)): _sha256(p) for p in files},
         }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        old = out.parent / f".{sp.name}-old-{uuid.uuid4().hex[:8]}"
-        if out.exists():
-            out.rename(old)
-        staging.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-        return manifest
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        tx.write_text("manifest.json", json.dumps(manifest, indent=2) + "\n")
+    return manifest
 
 
 def base_config(name: str, base: str, revision: str | None = None) -> dict[str, Any]:
@@ -263,6 +269,15 @@ def serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any
     """
     if not manifests:
         return []
+    from core.lock import output_lock
+
+    with output_lock(exports_root, what="export serving recipes"):
+        return _serving_recipes(exports_root, base, manifests)
+
+
+def _serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any]]) -> list[Path]:
+    from core.atomic import write_atomic
+
     by_base: dict[str, list[dict[str, Any]]] = {}
     for m in manifests:
         by_base.setdefault(m.get("base_model") or base, []).append(m)
@@ -285,10 +300,7 @@ def serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any
                   "# pick one with \"model\": \"<name>\").\n" + note +
                   f"exec vllm serve {b} \\\n  --enable-lora --max-loras {len(names)} --max-lora-rank {max_rank} \\\n"
                   f"{tools}  --lora-modules \\\n  {modules}\n")
-        tmp = exports_root / f".serve_vllm-{uuid.uuid4().hex[:8]}.sh"
-        tmp.write_text(script)
-        tmp.chmod(0o755)
-        os.replace(tmp, exports_root / filename)
+        write_atomic(exports_root / filename, script, mode=0o755)
     return [exports_root / f for f in scripts]
 
 

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sys
 import time
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +16,7 @@ from tqdm import tqdm
 
 from . import opencode
 from .classify import classify
+from core.atomic import Transaction, disk_full, is_disk_full
 from core.config import Specialist
 from .outcome import OUTCOMES, assess
 from .redact import Redactor, leaks, redact_session
@@ -74,8 +73,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                                      resolved_only=s.resolved_only)
     stats = opencode.ReadStats()
     report = Report()
-    s.out.mkdir(parents=True, exist_ok=True)
-    staging = s.out / f".staging-{uuid.uuid4().hex[:8]}"
+    tx = Transaction(s.out, what="extract").open()  # data/'s lock, held until the new datasets are in place
+    staging = tx.dir
     writers: dict[str, SpecialistWriter] = {}
     wstats: dict[str, WindowStats] = defaultdict(WindowStats)
     counters: dict[str, Counter] = defaultdict(Counter)
@@ -170,10 +169,14 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             old = json.loads((s.out / "manifest.json").read_text())
             kept = {k: v for k, v in old.get("specialists", {}).items() if k not in stale}
             manifest["specialists"] = {**kept, **manifest["specialists"]}
-        swap_in(staging, s.out, names, stale, manifest)
+        swap_in(tx, names, stale, manifest)
         return manifest
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full(e, s.out) from None
+        raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        tx.close()
 
 
 def _recent_cutoff(s: Settings, sources, read_opts, by_lang) -> int | None:

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 from datasets import Dataset
 
+from core.atomic import Transaction, point
 from core.data import FEATURES, SPLITS
 
 
@@ -53,6 +51,7 @@ class SpecialistWriter:
             self.shards[split].append(path)
             self.written[split] = 0
         writer.write_table(table)
+        point(f"{self.name}: {split} row group written")
         self.written[split] += self.buffered[split]
         self.buffered[split] = 0
 
@@ -75,6 +74,7 @@ class SpecialistWriter:
             for i, p in enumerate(self.shards[split]):
                 p.rename(p.with_name(f"{split}-{tag}-{i:05d}-of-{n:05d}.parquet"))
         (self.dir / "README.md").write_text(card, encoding="utf-8")
+        point(f"{self.name}: staged")
 
 
 def dataset_card(name: str, language: str, stats: dict[str, Any], splits: list[str], tag: str) -> str:
@@ -107,32 +107,15 @@ the agent's steps as it took them (assistant text and tool calls, one `tool` mes
 """
 
 
-def swap_in(staging: Path, out: Path, names: list[str], remove: list[str], manifest: dict[str, Any]) -> None:
-    """Replace out/<name> for each produced dataset, drop stale ones, then write the manifest atomically.
+def swap_in(tx: Transaction, names: list[str], remove: list[str], manifest: dict[str, Any]) -> None:
+    """Put the datasets staged in `tx` (`names`), the removal of stale ones and the new manifest in place at once.
 
-    All or nothing: the manifest is written before anything moves, and if any move fails, the moves made so far
-    are undone in reverse, so a run that fails here leaves the previous output as it was.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".manifest-{uuid.uuid4().hex[:8]}.json"
-    done: list[tuple[Path, Path]] = []  # (from, to) of every rename made, to undo on failure
-    try:
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        for name in names + remove:
-            target = out / name
-            if target.exists():
-                old = out / f".old-{name}-{uuid.uuid4().hex[:8]}"
-                target.rename(old)
-                done.append((target, old))
-            if name in names:
-                (staging / name).rename(target)
-                done.append((staging / name, target))
-        os.replace(tmp, out / "manifest.json")
-    except BaseException:
-        for src, dst in reversed(done):
-            dst.rename(src)
-        tmp.unlink(missing_ok=True)
-        raise
-    for src, dst in done:
-        if dst.name.startswith(".old-"):
-            shutil.rmtree(dst, ignore_errors=True)
+    All or nothing, even if the run is killed (core.atomic): before the commit data/ is as it was, after it the next
+    run or reader finishes the swap, and a dataset is never seen beside the manifest of another extraction."""
+    missing = [n for n in names if not tx.path(n).is_dir()]
+    if missing:
+        raise RuntimeError(f"datasets not staged: {missing}")
+    tx.write_text("manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    for name in remove:
+        tx.remove(name)
+    tx.commit()

@@ -2262,4 +2262,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from core import entry
+
+    raise SystemExit(entry.run("sample.store", main))

@@ -506,4 +506,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from core import entry
+
+    raise SystemExit(entry.run("sample.tiny_model", main))

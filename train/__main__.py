@@ -64,9 +64,13 @@ def main(argv: list[str] | None = None) -> int:
                     raise
                 say(f"train: skipped {e}", file=sys.stderr)  # --all goes on with the others
                 continue
+            if s is None:  # RESUME=1 on a finished run: said so, nothing written
+                continue
             before = f"{s['eval_loss_before']:.3f} -> " if s["eval_loss_before"] is not None else ""
             after = f"{s['eval_loss_after']:.3f}" if s["eval_loss_after"] is not None else "n/a (no test split)"
-            say(f"train {sp.name}: {s['global_step']} steps, {s['tokens_seen']} tokens in {s['wall_seconds']} s "
+            steps = (f"{s['global_step']} steps ({s['steps_this_run']} in this run)" if s["resumed_from"]
+                     else f"{s['global_step']} steps")
+            say(f"train {sp.name}: {steps}, {s['tokens_this_run']} tokens in {s['wall_seconds']} s "
                 f"({s['tokens_per_second']} tok/s), held-out loss {before}{after} -> {sp.path('outputs')}/adapter"
                 + (f" (resumed from {s['resumed_from']})" if s["resumed_from"] else ""))
     except ConfigError as e:
@@ -79,4 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core import entry
+
+    sys.exit(entry.run("train", main, interrupted="the previous adapter is unchanged; checkpoints written so far "
+                                                  "stay, and RESUME=1 continues from the latest"))

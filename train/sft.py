@@ -5,10 +5,10 @@ import dataclasses
 import importlib.util
 import json
 import os
-import shutil
 import statistics
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -330,14 +330,32 @@ def inspect(sp: Specialist, n: int = 3) -> None:
 
 # --- training -------------------------------------------------------------------------------------------------------
 
-def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any]:
+def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any] | None:
     """Fit and save the adapter; the previous adapter stays in place until the new one is complete.
 
+    Returns the training summary, or None when `resume` finds the run already finished (nothing to do).
+    The main process holds outputs/<name>/'s lock throughout: a second run on the same output is refused.
     Under `accelerate launch`/`torchrun` every process runs this; only the main one prints and writes files, and all
     of them take part in evaluating and saving (FSDP and ZeRO-3 gather the weights across processes)."""
+    from contextlib import nullcontext
+
+    from core.atomic import settle
+    from core.lock import output_lock
+
+    out = sp.path("outputs")
+    with output_lock(out, what=f"train {sp.name}") if is_main_process() else nullcontext():
+        if is_main_process():  # what a killed run left: a committed adapter finished, staging folders removed
+            settle(out, held=True)
+            settle(out / "checkpoints", held=True)
+        return _train(sp, resume)
+
+
+def _train(sp: Specialist, resume: bool) -> dict[str, Any] | None:
     from accelerate import PartialState
 
+    from core.atomic import remove_dir
     from core.models import load_model, load_tokenizer, resolve_base
+    from .checkpoints import latest_complete
     from .trainer import SpecialistTrainer
 
     ds = load_splits(sp)
@@ -356,28 +374,43 @@ def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any]:
                           f"{args.max_length} tokens; raise sft.max_length or re-extract with a smaller "
                           f"extract.window_tokens")
 
-    last = _last_checkpoint(ckpt)
-    if resume and last is None:
-        say(f"{sp.name}: RESUME asked but no checkpoint in {ckpt}; starting from step 0", file=sys.stderr)
-    if not resume and ckpt.exists() and state.is_main_process:
-        shutil.rmtree(ckpt)  # a fresh run; checkpoints of an earlier run would be mixed into this one
+    last, start = None, {}
+    if resume:
+        last, skipped = latest_complete(ckpt)
+        for p, wrong in skipped:
+            say(f"{sp.name}: skipped {p.name}: incomplete ({'; '.join(wrong)})", file=sys.stderr)
+        if last is None:
+            say(f"{sp.name}: RESUME asked but no complete checkpoint in {ckpt}; starting from step 0", file=sys.stderr)
+        else:
+            start = json.loads((last / "trainer_state.json").read_text())
+            done = _finished(sp, last, start, args, out)
+            if done:
+                say(f"train {sp.name}: nothing to do: {done}")
+                return None
+    if last is None and state.is_main_process:
+        remove_dir(ckpt)  # a fresh run; checkpoints of an earlier run would be mixed into this one
+        ckpt.mkdir(parents=True)
+        (ckpt / RUN_FILE).write_text(json.dumps({"run_id": uuid.uuid4().hex[:12]}) + "\n")
     state.wait_for_everyone()
     model = load_model(sp.config["model"], for_training=True)
     trainer = SpecialistTrainer(model=model, args=args, train_dataset=train_rows, eval_dataset=test,
                                 processing_class=tok, peft_config=lora_config(sp))
-    before = trainer.evaluate()["eval_loss"] if test is not None and not (resume and last) else None
+    before = trainer.evaluate()["eval_loss"] if test is not None and last is None else None
     t0 = time.time()
-    result = trainer.train(resume_from_checkpoint=str(last) if resume and last else None)
+    result = trainer.train(resume_from_checkpoint=str(last) if last else None)
     wall = time.time() - t0
     after = trainer.evaluate()["eval_loss"] if test is not None else None
     tokens = int(trainer.state.num_input_tokens_seen or 0)
+    this_run = tokens - int(start.get("num_input_tokens_seen") or 0)  # tokens/s counts only what this run trained
     base = sp.config["model"]["model_name_or_path"]
     summary = {
         "specialist": sp.name, "language": sp.language, "base_model": base, "base_model_path": resolve_base(base),
-        "resumed_from": last.name if resume and last else None, "global_step": trainer.state.global_step,
+        "run_id": _run_id(ckpt), "resumed_from": last.name if last else None,
+        "global_step": trainer.state.global_step,
+        "steps_this_run": trainer.state.global_step - int(start.get("global_step") or 0),
         "train_windows": len(ds["train"]), "test_windows": len(test) if test is not None else 0,
-        "tokens_seen": tokens, "train_loss": round(result.training_loss, 4), "wall_seconds": round(wall, 1),
-        "tokens_per_second": round(tokens / wall, 1) if wall else None,
+        "tokens_seen": tokens, "tokens_this_run": this_run, "train_loss": round(result.training_loss, 4),
+        "wall_seconds": round(wall, 1), "tokens_per_second": round(this_run / wall, 1) if wall and this_run else None,
         "eval_loss_before": before, "eval_loss_after": after, "windows_over_max_length": report["over_max_length"],
         "truncation": report, "masking": how, "processes": state.num_processes,
         "lm_head_loss": "fused" if trainer.fused_lm_head else "plain",
@@ -387,10 +420,38 @@ def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any]:
     return summary
 
 
-def _last_checkpoint(ckpt: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
+RUN_FILE = "run.json"  # checkpoints/run.json: the id of the run its checkpoints belong to
 
-    return Path(get_last_checkpoint(str(ckpt))) if ckpt.is_dir() and get_last_checkpoint(str(ckpt)) else None
+
+def _run_id(ckpt: Path) -> str | None:
+    try:
+        return json.loads((ckpt / RUN_FILE).read_text()).get("run_id")
+    except (OSError, ValueError):
+        return None
+
+
+def _finished(sp: Specialist, last: Path, start: dict[str, Any], args, out: Path) -> str | None:
+    """Why a resume has nothing to do, or None: the checkpoint is at the configured end of training and the adapter
+    and training_summary.json in outputs/<name>/ were saved by that same run at that step (else they are saved now)."""
+    step = int(start.get("global_step") or 0)
+    if args.max_steps > 0:
+        end = args.max_steps
+    elif start.get("num_train_epochs") == args.num_train_epochs:
+        end = int(start.get("max_steps") or 0)
+    else:
+        return None
+    if step < end:
+        return None
+    try:
+        saved = json.loads((out / "training_summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    run = _run_id(last.parent)
+    if run is None or saved.get("run_id") != run or int(saved.get("global_step") or 0) < step or \
+            not (out / "adapter").is_dir():
+        return None
+    return (f"{last.name} is at max_steps {end}, and {out}/adapter and training_summary.json are from that run; "
+            f"raise max_steps to train further")
 
 
 def _fingerprint(sp: Specialist) -> str | None:
@@ -401,30 +462,20 @@ def _fingerprint(sp: Specialist) -> str | None:
 
 
 def _save(trainer, tok, out: Path, summary: dict[str, Any], state) -> None:
-    """Write adapter/ and training_summary.json beside the checkpoints, replacing the old ones only when complete.
+    """Write adapter/ and training_summary.json beside the checkpoints, both swapped in at once (core.atomic).
 
     Every process calls `save_model` (a sharded model is gathered across them); only the main one writes."""
-    tmp = out / ".adapter-partial"  # one name every process agrees on; a leftover of a killed run is replaced
-    if state.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-    state.wait_for_everyone()
-    try:
-        trainer.save_model(str(tmp))
-        if state.is_main_process:
-            tok.save_pretrained(str(tmp))
-            (tmp / "training_args.bin").unlink(missing_ok=True)
-    except BaseException:
-        if state.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)  # a half-written adapter must not linger beside the real one
-        raise
-    if state.is_main_process:
-        old = out / ".adapter-old"
-        shutil.rmtree(old, ignore_errors=True)
-        if (out / "adapter").exists():
-            (out / "adapter").rename(old)
-        tmp.rename(out / "adapter")
-        shutil.rmtree(old, ignore_errors=True)
-        st = out / ".training_summary.json.partial"
-        st.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-        os.replace(st, out / "training_summary.json")
+    from contextlib import nullcontext
+
+    from core.atomic import STAGING, Transaction
+
+    staged = out / f"{STAGING}adapter" / "adapter"  # one name every process agrees on
+    main = state.is_main_process
+    with Transaction(out, what=f"train {summary['specialist']}", txid="adapter") if main else nullcontext() as tx:
+        state.wait_for_everyone()
+        trainer.save_model(str(staged))
+        if main:
+            tok.save_pretrained(str(staged))
+            (staged / "training_args.bin").unlink(missing_ok=True)
+            tx.write_text("training_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     state.wait_for_everyone()

@@ -10,12 +10,16 @@ with the same `entropy`, `mean_token_accuracy` and `num_tokens` metrics.
 """
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 from trl import SFTTrainer
+
+PREFIX = "checkpoint-"  # transformers' PREFIX_CHECKPOINT_DIR
 
 
 def fused_head_has_kernel(device: torch.device) -> bool:
@@ -32,6 +36,46 @@ class SpecialistTrainer(SFTTrainer):
         super().__init__(*args, **kwargs)
         self.fused_lm_head = fused_head_has_kernel(self.args.device) if fused_lm_head is None else fused_lm_head
         self.add_callback(_Throughput(self))
+
+    # --- checkpoints: written whole or not at all (train/checkpoints.py says why) ---
+
+    def _get_output_dir(self, trial) -> str:
+        staging = getattr(self, "_checkpoint_staging", None)
+        return str(staging) if staging is not None else super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """The Trainer's checkpoint, saved into `.staging-checkpoint/` and renamed into place once every process
+        has written its part; then old checkpoints are rotated by step (a folder is renamed aside before deletion)."""
+        from core.atomic import disk_full, is_disk_full, point, replace_dir
+
+        from .checkpoints import rotate
+
+        run_dir = Path(super()._get_output_dir(trial))
+        name = f"{PREFIX}{self.state.global_step}"
+        staging = run_dir / ".staging-checkpoint"  # one name every process agrees on; a leftover is settled away
+        if self.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+        self.accelerator.wait_for_everyone()
+        self._checkpoint_staging = staging
+        try:
+            super()._save_checkpoint(model, trial)
+        except OSError as e:
+            if self.args.should_save:
+                shutil.rmtree(staging, ignore_errors=True)
+            if is_disk_full(e):
+                raise disk_full(e, run_dir / name, f"{name} was not written; the earlier checkpoints and the "
+                                                   f"previous adapter are unchanged") from None
+            raise
+        finally:
+            self._checkpoint_staging = None
+        self.accelerator.wait_for_everyone()  # every process's rng_state / shard is in the staging folder
+        if self.args.should_save:
+            point(f"{name} written")
+            replace_dir(staging / name, run_dir / name)
+            shutil.rmtree(staging, ignore_errors=True)
+            rotate(run_dir, self.args.save_total_limit, run_dir / name)
+        self.accelerator.wait_for_everyone()
 
     def _plain_loss_applies(self, return_outputs: bool) -> bool:
         pc = self.accelerator.parallelism_config

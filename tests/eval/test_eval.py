@@ -514,6 +514,38 @@ def test_eval_all_skips_a_specialist_without_a_test_split_and_evaluates_the_othe
     assert "matched or beaten by prism adapter" in out
 
 
+def test_a_full_disk_writing_the_report_is_one_line_and_the_previous_report_stays(private, evaluated, capsys,
+                                                                                   monkeypatch):
+    import errno
+
+    import eval.plots
+
+    overlay, outputs = private
+    reports = outputs.parent / "reports" / NAME
+    shutil.copytree(evaluated["root"] / "reports" / NAME, reports)
+    before = {p.name: p.read_bytes() for p in reports.iterdir()}
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(eval.plots, "_save", full)  # metrics.png, the first file of the report
+    rc, out, err = eval_main([NAME, "--overlay", overlay], capsys)
+    assert rc == 2
+    line = _one_error_line(err)
+    assert "no space left on device" in line and str(reports) in line
+    assert {p.name: p.read_bytes() for p in reports.iterdir()} == before  # nothing else, no staging folder
+
+
+def test_a_second_eval_of_the_same_specialist_is_refused_naming_the_first(private, capsys):
+    from lock_support import held
+
+    overlay, outputs = private
+    with held(outputs.parent / "reports" / NAME, "eval serpent") as pid:
+        rc, out, err = eval_main([NAME, "--overlay", overlay], capsys)
+    assert rc == 2
+    assert f"pid {pid}" in _one_error_line(err)
+
+
 def _trained_on_another_base(outputs: Path) -> None:
     """Make the adapter's config name a base other than the configured one."""
     cfg_path = outputs / NAME / "adapter" / "adapter_config.json"

@@ -365,7 +365,7 @@ def test_force_replaces_an_existing_export(private):
     assert rc == 0
     assert not (private["out"] / "stale.txt").exists()
     assert (private["out"] / "adapter" / "adapter_model.safetensors").is_file()
-    assert not [p.name for p in private["exports"].iterdir() if p.name.startswith(".")]
+    assert not [p.name for p in private["exports"].iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
 
 
 def test_failure_mid_export_leaves_the_previous_export_intact(private, monkeypatch):
@@ -380,7 +380,38 @@ def test_failure_mid_export_leaves_the_previous_export_intact(private, monkeypat
     with pytest.raises(OSError, match="disk full"):
         export_main([NAME, "--overlay", private["overlay"], "--force"])
     assert tree_digest(private["out"]) == before
-    assert not [p.name for p in private["exports"].iterdir() if p.name.startswith(".")]
+    assert not [p.name for p in private["exports"].iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
+
+
+def test_a_full_disk_mid_export_is_one_line_naming_the_export_and_the_previous_export_stays(private, capsys,
+                                                                                            monkeypatch):
+    import errno
+
+    import export.bundle
+
+    before = tree_digest(private["out"])
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export.bundle, "_sha256", full)
+    rc, out, err = export_main([NAME, "--overlay", private["overlay"], "--force"], capsys)
+    assert rc == 2
+    line = _one_error_line(err)
+    assert "no space left on device" in line and str(private["out"]) in line
+    assert tree_digest(private["out"]) == before
+    assert not [p.name for p in private["out"].iterdir() if p.name.startswith(".")]
+
+
+def test_a_second_export_of_the_same_specialist_is_refused_naming_the_first(private, capsys):
+    from lock_support import held
+
+    before = tree_digest(private["out"])
+    with held(private["out"], "export serpent") as pid:
+        rc, out, err = export_main([NAME, "--overlay", private["overlay"], "--force"], capsys)
+    assert rc == 2
+    assert f"pid {pid}" in _one_error_line(err)
+    assert tree_digest(private["out"]) == before
 
 
 def test_failed_merge_check_exits_2_and_leaves_the_previous_export_intact(private, capsys, monkeypatch):
@@ -392,7 +423,7 @@ def test_failed_merge_check_exits_2_and_leaves_the_previous_export_intact(privat
     assert rc == 2
     assert "merged" in _one_error_line(err)
     assert tree_digest(private["out"]) == before
-    assert not [p.name for p in private["exports"].iterdir() if p.name.startswith(".")]
+    assert not [p.name for p in private["exports"].iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
 
 
 # --- errors -----------------------------------------------------------------------------------------------------------
@@ -418,7 +449,7 @@ def test_export_whose_base_folder_is_gone_exits_2_and_leaves_the_previous_export
     assert rc == 2
     assert "base cannot be found" in _one_error_line(err)
     assert tree_digest(private["out"]) == before
-    assert not [p.name for p in private["exports"].iterdir() if p.name.startswith(".")]
+    assert not [p.name for p in private["exports"].iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
 
 
 def test_export_whose_hub_base_is_not_in_the_offline_cache_exits_2(private, capsys):

@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from core import config
+from core import atomic, config
 from extract import pipeline, writer
 from sample.store import StoreBuilder
 from extract_support import add_session, extract, manifest, new_store, rows, tree_digest
@@ -147,8 +147,8 @@ def _boom(*a, **k):
 @pytest.mark.parametrize("failing", [
     (writer.SpecialistWriter, "close"),  # while closing a writer
     (pipeline, "swap_in"),  # before the swap
-    (writer.os, "replace"),  # writing the manifest during the swap
-], ids=["closing-a-writer", "before-the-swap", "writing-the-manifest-during-the-swap"])
+    (atomic.os, "replace"),  # committing: the journal's rename
+], ids=["closing-a-writer", "before-the-swap", "committing"])
 def test_a_failure_leaves_the_previous_output(previous, monkeypatch, failing):
     out, before, second = previous
     monkeypatch.setattr(*failing, _boom)
@@ -157,7 +157,10 @@ def test_a_failure_leaves_the_previous_output(previous, monkeypatch, failing):
     assert tree_digest(out) == before
 
 
-def test_a_failure_moving_the_second_dataset_in_leaves_the_previous_output(previous, monkeypatch):
+def test_a_failure_after_the_commit_is_finished_by_the_next_reader_never_a_mix(previous, monkeypatch):
+    """Once the journal is committed the new output counts: a move that fails half-way is redone, not undone."""
+    from core.atomic import outputs, settle
+
     out, before, second = previous
     real_rename = type(out).rename
     moved = []
@@ -172,14 +175,45 @@ def test_a_failure_moving_the_second_dataset_in_leaves_the_previous_output(previ
     monkeypatch.setattr(type(out), "rename", rename)
     with pytest.raises(Boom):
         extract(second, out)
-    assert len(moved) == 2
+    monkeypatch.setattr(type(out), "rename", real_rename)
+    assert settle(out)  # what a reader (open_dataset) or the next run does first
+    assert [p.name for p in outputs(out)] == ["forge", "manifest.json", "serpent"]
+    assert {r["title"][:5] for r in rows(out, "serpent")} == {"Other"}
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_a_full_disk_is_one_line_naming_the_output_and_the_previous_output_stays(previous, monkeypatch, capsys):
+    import errno
+
+    out, before, second = previous
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writer.pq.ParquetWriter, "write_table", full)
+    assert extract(second, out) == 2
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if x.startswith("extract: error: ")]
+    assert len(lines) == 1 and "no space left on device" in lines[0] and str(out) in lines[0], err
+    assert "Traceback" not in err
+    assert tree_digest(out) == before
+
+
+def test_a_second_extraction_into_the_same_folder_is_refused_naming_the_first(previous, capsys):
+    from lock_support import held
+
+    out, before, second = previous
+    with held(out, "extract") as pid:
+        assert extract(second, out) == 2
+    err = capsys.readouterr().err
+    assert f"pid {pid}" in err and "extract: error: " in err
     assert tree_digest(out) == before
 
 
 def test_a_successful_second_run_replaces_the_output(previous):
     out, before, second = previous
     assert extract(second, out) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["forge", "manifest.json", "serpent"]
+    assert sorted(p.name for p in out.iterdir()) == ["forge", "manifest.json", "serpent"]  # no bookkeeping left
     assert {r["title"][:5] for r in rows(out, "serpent")} == {"Other"}
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from train_support import (ASSISTANT_1, ASSISTANT_2, CONVERSATION, EXPECTED_TRAINED, NAME, SYSTEM, TOOL_RESULT, TOOLS,
                            USER, checkpoints, overlay_copy, run_train, runs, train_main, tree_digest)
+from train.checkpoints import problems
 
 
 @pytest.fixture(scope="module")
@@ -359,7 +360,7 @@ def resumed(workspace, tmp_path_factory):
 
 
 def test_resume_without_a_checkpoint_warns_and_starts_from_step_0(resumed):
-    assert "no checkpoint" in resumed["first_stderr"]
+    assert "no complete checkpoint" in resumed["first_stderr"]
     assert resumed["first"]["resumed_from"] is None and resumed["first"]["global_step"] == 3
     assert resumed["checkpoints_after_interruption"] == ["checkpoint-3"]
 
@@ -390,6 +391,79 @@ def test_resumed_run_ends_with_the_same_adapter_as_an_uninterrupted_run(resumed,
     assert got.keys() == want.keys()
     for k in want:
         assert torch.allclose(got[k], want[k], atol=1e-6), k
+
+
+def test_resume_at_max_steps_has_nothing_to_do_and_keeps_the_summary(resumed, capsys):
+    out = resumed["out"]
+    summary, adapter = (out / "training_summary.json").read_bytes(), tree_digest(out / "adapter")
+    overlay = str(out.parents[1] / "overlay.yaml")
+    rc, stdout, err = run_train([NAME, "--overlay", overlay, "--resume", "max_steps=6"], capsys)
+    assert rc == 0
+    assert "nothing to do" in stdout and "checkpoint-6 is at max_steps 6" in stdout
+    assert (out / "training_summary.json").read_bytes() == summary
+    assert tree_digest(out / "adapter") == adapter
+
+
+def test_a_resumed_run_counts_tokens_per_second_over_the_steps_it_trained(resumed):
+    s, first = resumed["summary"], resumed["first"]
+    assert s["steps_this_run"] == 3
+    assert s["tokens_this_run"] == s["tokens_seen"] - first["tokens_seen"] > 0  # steps 1-3 saw the same windows
+    assert s["tokens_per_second"] == pytest.approx(s["tokens_this_run"] / s["wall_seconds"], rel=0.1)
+    assert "6 steps (3 in this run)" in resumed["stdout"]
+
+
+@pytest.fixture(scope="module")
+def resumed_past_a_torn_checkpoint(resumed, workspace, tmp_path_factory):
+    """The resumed run's outputs, with checkpoint-6 cut off as a kill while writing it leaves it, and no adapter."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    root = tmp_path_factory.mktemp("torn")
+    out = root / "outputs" / NAME
+    shutil.copytree(resumed["out"], out)
+    overlay = overlay_copy(workspace, root, save_steps=3, save_total_limit=2)
+    optimizer = out / "checkpoints" / "checkpoint-6" / "optimizer.pt"
+    optimizer.write_bytes(optimizer.read_bytes()[: optimizer.stat().st_size // 2])
+    shutil.rmtree(out / "adapter")
+    (out / "training_summary.json").unlink()
+    err = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err):
+        assert train_main([NAME, "--overlay", overlay, "--resume", "max_steps=6"]) == 0
+    return {"out": out, "stderr": err.getvalue(), "summary": json.loads((out / "training_summary.json").read_text())}
+
+
+def test_resume_skips_an_incomplete_checkpoint_with_one_line_naming_it(resumed_past_a_torn_checkpoint):
+    lines = [x for x in resumed_past_a_torn_checkpoint["stderr"].splitlines() if "skipped checkpoint-6" in x]
+    assert len(lines) == 1 and "incomplete" in lines[0] and "optimizer.pt is cut off" in lines[0]
+    assert resumed_past_a_torn_checkpoint["summary"]["resumed_from"] == "checkpoint-3"
+    assert resumed_past_a_torn_checkpoint["summary"]["global_step"] == 6
+
+
+def test_resuming_past_an_incomplete_checkpoint_ends_with_the_uninterrupted_adapter(resumed_past_a_torn_checkpoint,
+                                                                                   trained):
+    """Tolerance 1e-6: float32 round-off of the same operations; the measured difference is 0 on CPU."""
+    from safetensors.torch import load_file
+
+    got = load_file(str(resumed_past_a_torn_checkpoint["out"] / "adapter" / "adapter_model.safetensors"))
+    want = load_file(str(trained["out"] / "adapter" / "adapter_model.safetensors"))
+    assert got.keys() == want.keys()
+    assert max((got[k] - want[k]).abs().max().item() for k in want) <= 1e-6
+    assert checkpoints(resumed_past_a_torn_checkpoint["out"] / "checkpoints") == ["checkpoint-3", "checkpoint-6"]
+    assert not problems(resumed_past_a_torn_checkpoint["out"] / "checkpoints" / "checkpoint-6")  # rewritten whole
+
+
+def test_resume_with_only_incomplete_checkpoints_says_so_and_starts_from_step_0(workspace, tmp_path, capsys):
+    overlay = overlay_copy(workspace, tmp_path, save_steps=2, max_steps=2)
+    empty = tmp_path / "outputs" / NAME / "checkpoints" / "checkpoint-5"
+    empty.mkdir(parents=True)  # what a kill while writing the first checkpoint left before (issue 12)
+    rc, stdout, err = run_train([NAME, "--overlay", overlay, "--resume"], capsys)
+    assert rc == 0
+    assert "skipped checkpoint-5: incomplete (no readable trainer_state.json" in err
+    assert "no complete checkpoint" in err and "starting from step 0" in err
+    assert "Traceback" not in err
+    s = json.loads((tmp_path / "outputs" / NAME / "training_summary.json").read_text())
+    assert s["resumed_from"] is None and s["global_step"] == 2
+    assert checkpoints(tmp_path / "outputs" / NAME / "checkpoints") == ["checkpoint-2"]
 
 
 def test_a_fresh_run_discards_checkpoints_of_an_earlier_run(workspace, tmp_path):
@@ -443,7 +517,7 @@ def test_failure_while_saving_leaves_the_previous_adapter_and_no_temporary_folde
 
     def save_then_crash(self, output_dir=None, *a, **k):
         real_save(self, output_dir, *a, **k)
-        if not Path(output_dir).parent.name == "checkpoints":  # the final adapter, not a checkpoint
+        if not Path(output_dir).name.startswith("checkpoint-"):  # the final adapter, not a checkpoint
             raise OSError("simulated disk full")
 
     monkeypatch.setattr(SFTTrainer, "save_model", save_then_crash)
@@ -454,3 +528,42 @@ def test_failure_while_saving_leaves_the_previous_adapter_and_no_temporary_folde
     assert (out / "training_summary.json").read_bytes() == previous_output["summary"]
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
+
+
+def _the_error_line(err: str) -> str:
+    """The one error line among the progress bars, and no traceback."""
+    assert "Traceback" not in err
+    lines = [x[x.index("train: error: "):] for x in err.replace("\r", "\n").splitlines() if "train: error: " in x]
+    assert len(lines) == 1, err  # (it may follow a progress bar on the same line)
+    return lines[0]
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_naming_the_checkpoint(previous_output, monkeypatch, capsys):
+    import errno
+
+    import torch
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)  # optimizer.pt, the first torch.save of a checkpoint
+    rc, stdout, err = run_train([NAME, "--overlay", previous_output["overlay"], "max_steps=1", "save_steps=1"], capsys)
+    assert rc == 2
+    line = _the_error_line(err)
+    assert "no space left on device" in line and "checkpoints/checkpoint-1" in line
+    out = previous_output["out"]
+    assert tree_digest(out / "adapter") == previous_output["adapter"]
+    assert (out / "training_summary.json").read_bytes() == previous_output["summary"]
+    assert checkpoints(out / "checkpoints") == []
+    assert not [p.name for p in (out / "checkpoints").iterdir() if p.name.startswith(".staging")]
+
+
+def test_a_second_run_on_the_same_output_is_refused_naming_the_first(previous_output, capsys):
+    from lock_support import held
+
+    with held(previous_output["out"], "train serpent") as pid:
+        rc, stdout, err = run_train([NAME, "--overlay", previous_output["overlay"]], capsys)
+    assert rc == 2
+    line = _the_error_line(err)
+    assert f"pid {pid}" in line and "train serpent" in line
+    assert tree_digest(previous_output["out"] / "adapter") == previous_output["adapter"]

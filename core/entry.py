@@ -1,0 +1,26 @@
+"""How every entry point ends: Ctrl-C is one line and exit 130, a full disk one line and exit 2, never a traceback."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+
+def run(prog: str, main: Callable[[], int | None], *, interrupted: str = "earlier outputs are unchanged") -> int:
+    """`sys.exit(run("train", main))`: main's exit code, or 130 on Ctrl-C, or 2 when the disk is full.
+
+    Outputs are swapped in whole (core.atomic), so an interrupted run leaves what was there before; `interrupted`
+    says so, or says what else the stage keeps (training keeps its checkpoints)."""
+    try:
+        return main() or 0
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; {interrupted}", file=sys.stderr, flush=True)
+        return 130
+    except OSError as e:
+        from .atomic import is_disk_full
+
+        if not is_disk_full(e):
+            raise
+        where = f" writing {e.filename}" if e.filename else ""
+        print(f"{prog}: error: no space left on device{where}; earlier outputs are unchanged: free some space and "
+              f"run again", file=sys.stderr, flush=True)
+        return 2
