@@ -52,6 +52,7 @@ class Session:
     toolset: list[str] | None = None  # names of the tools the agent had by default; None: opencode's build set
     subagents: list[str] = field(default_factory=list)  # ids of subagent runs linked to this session
     resolved: bool | None = None  # SWE-bench: the harness's verdict; None: not evaluated
+    origin: str = "real"  # "real": the user's logged session; "generated": a trajectory we produced (train side only)
 
     @property
     def steps(self) -> list[Step]:

@@ -107,17 +107,23 @@ the agent's steps as it took them (assistant text and tool calls, one `tool` mes
 """
 
 
-def swap_in(staging: Path, out: Path, names: list[str], remove: list[str], manifest: dict[str, Any]) -> None:
+def swap_in(staging: Path, out: Path, names: list[str], remove: list[str], manifest: dict[str, Any],
+            extra: dict[str, Any] | None = None) -> None:
     """Replace out/<name> for each produced dataset, drop stale ones, then write the manifest atomically.
+
+    `extra` maps file names to JSON written beside the manifest (the session ledger), swapped in just before it.
 
     All or nothing: the manifest is written before anything moves, and if any move fails, the moves made so far
     are undone in reverse, so a run that fails here leaves the previous output as it was.
     """
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".manifest-{uuid.uuid4().hex[:8]}.json"
+    extras = {out / f".{name}-{uuid.uuid4().hex[:8]}": name for name in extra or {}}
     done: list[tuple[Path, Path]] = []  # (from, to) of every rename made, to undo on failure
     try:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        for path, name in extras.items():
+            path.write_text(json.dumps(extra[name], indent=1, sort_keys=True) + "\n", encoding="utf-8")
         for name in names + remove:
             target = out / name
             if target.exists():
@@ -127,11 +133,15 @@ def swap_in(staging: Path, out: Path, names: list[str], remove: list[str], manif
             if name in names:
                 (staging / name).rename(target)
                 done.append((staging / name, target))
+        for path, name in extras.items():
+            os.replace(path, out / name)
         os.replace(tmp, out / "manifest.json")
     except BaseException:
         for src, dst in reversed(done):
             dst.rename(src)
         tmp.unlink(missing_ok=True)
+        for path in extras:
+            path.unlink(missing_ok=True)
         raise
     for src, dst in done:
         if dst.name.startswith(".old-"):

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 
 from core import config as cfglib
 from core.config import ConfigError
+from cycle.lock import output_lock  # TODO(lead): core.lock's output_lock once the crash work lands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inspect", nargs="?", const="3", default=None, metavar="N",
                    help="print N training windows (default 3) with the trained tokens coloured, then exit")
     p.add_argument("--resume", action="store_true", help="resume from the latest checkpoint in outputs/NAME/")
+    p.add_argument("--init-adapter", default=None, metavar="DIR",
+                   help="continue training this adapter's weights instead of a fresh LoRA (the cycle's start_from)")
     a = p.parse_intermixed_args(argv)
     from core.models import quiet_libraries
 
@@ -58,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                         inspect(sp, int(a.inspect))
                     continue
                 say(f"train {sp.name}: {sp.config['model']['model_name_or_path']} on {sp.path('data')}")
-                s = train(sp, resume=a.resume)
+                # one writer of outputs/<name> at a time: a running cycle or another train makes this refuse
+                with output_lock(sp.path("outputs"), f"train {sp.name}") if is_main_process() else nullcontext():
+                    s = train(sp, resume=a.resume, init_adapter=a.init_adapter)
             except NoTrainingData as e:
                 if not a.all:
                     raise

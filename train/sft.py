@@ -330,7 +330,7 @@ def inspect(sp: Specialist, n: int = 3) -> None:
 
 # --- training -------------------------------------------------------------------------------------------------------
 
-def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any]:
+def train(sp: Specialist, *, resume: bool = False, init_adapter: str | Path | None = None) -> dict[str, Any]:
     """Fit and save the adapter; the previous adapter stays in place until the new one is complete.
 
     Under `accelerate launch`/`torchrun` every process runs this; only the main one prints and writes files, and all
@@ -363,8 +363,15 @@ def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any]:
         shutil.rmtree(ckpt)  # a fresh run; checkpoints of an earlier run would be mixed into this one
     state.wait_for_everyone()
     model = load_model(sp.config["model"], for_training=True)
+    peft_config = lora_config(sp)
+    if init_adapter is not None:  # continue an adapter (its rank and target modules), not a fresh LoRA
+        from peft import PeftModel
+
+        if not (Path(init_adapter) / "adapter_config.json").is_file():
+            raise ConfigError(f"{sp.name}: --init-adapter {init_adapter}: no adapter there")
+        model, peft_config = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True), None
     trainer = SpecialistTrainer(model=model, args=args, train_dataset=train_rows, eval_dataset=test,
-                                processing_class=tok, peft_config=lora_config(sp))
+                                processing_class=tok, peft_config=peft_config)
     before = trainer.evaluate()["eval_loss"] if test is not None and not (resume and last) else None
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=str(last) if resume and last else None)
@@ -374,7 +381,8 @@ def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any]:
     base = sp.config["model"]["model_name_or_path"]
     summary = {
         "specialist": sp.name, "language": sp.language, "base_model": base, "base_model_path": resolve_base(base),
-        "resumed_from": last.name if resume and last else None, "global_step": trainer.state.global_step,
+        "resumed_from": last.name if resume and last else None,
+        "init_adapter": str(init_adapter) if init_adapter else None, "global_step": trainer.state.global_step,
         "train_windows": len(ds["train"]), "test_windows": len(test) if test is not None else 0,
         "tokens_seen": tokens, "train_loss": round(result.training_loss, 4), "wall_seconds": round(wall, 1),
         "tokens_per_second": round(tokens / wall, 1) if wall else None,
