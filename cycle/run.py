@@ -115,17 +115,8 @@ def run(overlay: str | None, source_args: list[str], overrides: list[str]) -> in
                                         "start_from": str(promoted[n]) if cs.start_from == "promoted" and promoted[n]
                                         else "base"}}
             report["specialists"][n] = entry
-        warnings = []
-        for n, entry in report["specialists"].items():
-            if entry["decision"] == "passed":
-                if cs.auto_promote:
-                    warnings += promote(specs[n], cs, cid, overlay, overrides, check=False)
-                    entry["decision"] = "promoted"
-                else:
-                    entry["reason"] += f"; staged: `make promote NAME={n} CYCLE={cid}` adopts it"
         report["finished"] = now()
-        write_json(final / "report.json", report)
-        (final / "report.md").write_text(markdown(report), encoding="utf-8")
+        _write_report(final, report)
         for n, entry in sorted(report["specialists"].items()):
             append_history(cs.root, {"event": "decision", "cycle": cid, "specialist": n,
                                      "decision": entry["decision"], "reason": entry["reason"],
@@ -135,12 +126,30 @@ def run(overlay: str | None, source_args: list[str], overrides: list[str]) -> in
             if n in cands:
                 state.baseline[n] = growth[n].train  # decided: the next cycle counts from here
         state.save(ledger)
+        warnings = []
+        passed = [n for n, e in sorted(report["specialists"].items()) if e["decision"] == "passed"]
+        for n in passed:
+            entry = report["specialists"][n]
+            if cs.auto_promote:
+                warnings += promote(specs[n], cs, cid, overlay, overrides, check=False)
+                entry["decision"] = "promoted"
+            else:
+                entry["reason"] += f"; staged: `make promote NAME={n} CYCLE={cid}` adopts it"
+        if passed:
+            _write_report(final, report)
     for n, entry in sorted(report["specialists"].items()):
         print(summary_line(n, entry))
     for w in warnings:
         print(f"cycle: warning: {w}")
     print(f"cycle {cid}: report -> {final / 'report.md'}")
     return 0
+
+
+def _write_report(final: Path, report: dict[str, Any]) -> None:
+    write_json(final / "report.json", report)
+    tmp = final / ".report.md.partial"
+    tmp.write_text(markdown(report), encoding="utf-8")
+    tmp.replace(final / "report.md")
 
 
 def promote(sp: Specialist, cs: CycleSettings, cid: str, overlay: str | None, overrides: list[str], *,
@@ -162,8 +171,9 @@ def promote(sp: Specialist, cs: CycleSettings, cid: str, overlay: str | None, ov
     adapters.install(cand / "adapter", sp.path("outputs"), {"event": "promote", "cycle": cid, "specialist": sp.name,
                                                              "candidate": str(cand)},
                      lambda e: append_history(cs.root, e), summary=cand / "training_summary.json")
-    print(f"cycle {sp.name}: promoted the candidate of cycle {cid} -> {sp.path('outputs') / 'adapter'} "
-          f"(the one before: adapter.previous)", flush=True)
+    print(f"cycle {sp.name}: promoted the candidate of cycle {cid} -> {sp.path('outputs') / 'adapter'}"
+          + (" (the one it replaced: adapter.previous)" if (sp.path("outputs") / "adapter.previous").exists() else ""),
+          flush=True)
     return notify.refresh(sp, cs, overlay, overrides)
 
 
