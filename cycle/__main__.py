@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"cycle: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk, a folder that cannot be written: what and where, in one line
+        print(f"cycle: error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("cycle: interrupted; the promoted adapters are intact, the next cycle cleans up", file=sys.stderr)
         return 130
