@@ -165,7 +165,7 @@ def promote(sp: Specialist, cs: CycleSettings, cid: str, overlay: str | None, ov
             raise ConfigError(f"cycle {cid}: no candidate for {sp.name} ({(entry or {}).get('reason', 'not in it')})")
         if entry["decision"] not in ("passed", "promoted") and not force:
             raise ConfigError(f"cycle {cid}: the gate did not pass {sp.name}'s candidate ({entry['decision']}: "
-                              f"{entry['reason']}); add FORCE=1 to promote it anyway")
+                              f"{entry['reason']}); add FORCE=1 (--force) to promote it anyway")
     if not (cand / "adapter" / "adapter_config.json").is_file():
         raise ConfigError(f"{cand / 'adapter'}: no candidate adapter there")
     adapters.install(cand / "adapter", sp.path("outputs"), {"event": "promote", "cycle": cid, "specialist": sp.name,

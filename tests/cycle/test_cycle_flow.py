@@ -88,7 +88,7 @@ def test_new_sessions_train_candidates_and_a_wrecked_one_is_rejected_with_its_re
     [cycle] = _cycles(ws)
     report = json.loads((cycle / "report.json").read_text())
     ox = report["specialists"]["oxidizer"]
-    assert ox["data"]["new"] == 2 and ox["candidate"]["start_from"].endswith("oxidizer/adapter")
+    assert ox["data"]["new"] == 2 and ox["gate"]["validation"]["sessions"] == 2 and ox["candidate"]["start_from"].endswith("oxidizer/adapter")
     assert ox["decision"] == "rejected"
     assert "validation loss change against the promoted adapter is [+" in ox["reason"]
     assert ox["gate"]["validation"]["vs_promoted"][0] > 0 and ox["gate"]["validation"]["aa"] == [0.0, 0.0]
@@ -99,7 +99,7 @@ def test_new_sessions_train_candidates_and_a_wrecked_one_is_rejected_with_its_re
     assert {(h["specialist"], h["decision"]) for h in decisions} == \
         {(n, e["decision"]) for n, e in report["specialists"].items()}
     md = (cycle / "report.md").read_text()
-    assert "| oxidizer | validation |" in md and "| oxidizer | test |" in md and ox["reason"] in md
+    assert "| oxidizer | validation | 2 |" in md and ox["reason"] in md
 
 
 def test_promote_refuses_a_rejected_candidate_unless_forced_and_rollback_round_trips(ws):

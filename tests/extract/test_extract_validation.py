@@ -95,3 +95,21 @@ def test_a_bad_keep_sides_file_or_fraction_is_one_line(tmp_path, capsys):
     assert extract(db, tmp_path / "out", "extract.test_fraction=0.6", "extract.val_fraction=0.6") == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2 and "--keep-sides" in lines[0] and "extract.val_fraction" in lines[1]
+
+
+def test_generated_trajectories_always_train_and_say_so(tmp_path, monkeypatch):
+    import extract.pipeline as pipeline
+
+    db = tmp_path / "store" / "opencode.db"
+    ids = _store(db, TASKS)
+    real_read = pipeline.read
+
+    def generated(*a, **kw):  # as a reader of the workbench's own agent runs would mark them
+        for s in real_read(*a, **kw):
+            s.origin = "generated"
+            yield s
+    monkeypatch.setattr(pipeline, "read", generated)
+    out = tmp_path / "out"
+    assert extract(db, out, "extract.test_fraction=0.4", "extract.val_fraction=0.4") == 0
+    assert set(_sides(out)) == set(ids) and set(_sides(out).values()) == {"train"}
+    assert {r["origin"] for r in rows(out, "serpent")} == {"generated"}
