@@ -226,10 +226,13 @@ def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: f
 
 
 def summary_table(manifest: dict[str, Any]) -> str:
-    rows = [("specialist", "train sess", "test sess", "train win", "test win", "steps", "tool calls", "cut steps")]
+    val = any(v.get("validation_sessions") for v in manifest["specialists"].values())  # columns only when used
+    rows = [("specialist", "train sess", *(("val sess",) if val else ()), "test sess", "train win",
+             *(("val win",) if val else ()), "test win", "steps", "tool calls", "cut steps")]
     for name, v in sorted(manifest["specialists"].items()):
-        rows.append((name, v["train_sessions"], v["test_sessions"], v["train_windows"], v["test_windows"],
-                     v["assistant_steps"], v["tool_calls"], v["cut_steps"]))
+        rows.append((name, v["train_sessions"], *((v.get("validation_sessions", 0),) if val else ()),
+                     v["test_sessions"], v["train_windows"], *((v.get("validation_windows", 0),) if val else ()),
+                     v["test_windows"], v["assistant_steps"], v["tool_calls"], v["cut_steps"]))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
     no_test = [n for n, v in sorted(manifest["specialists"].items()) if not v["test_windows"]]
