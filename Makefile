@@ -24,6 +24,7 @@ FORCE ?=
 LAUNCH ?=
 GPUS ?=
 N ?=
+CYCLE ?=
 PRETRAIN_STEPS ?= 100
 
 overlay := $(if $(CONFIG),--overlay $(CONFIG))
@@ -38,7 +39,7 @@ train_cmd = $(if $(LAUNCH),$(VENV)/bin/accelerate launch --config_file $(accel_f
 check_launch = $(if $(LAUNCH),@test -f $(accel_file) || { echo "LAUNCH=$(LAUNCH): no $(accel_file) (ddp, fsdp, zero2, zero3 or a .yaml path)"; exit 2; })
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup extract data-report train train-all inspect eval eval-all export export-all demo test clean-demo
+.PHONY: help setup extract data-report train train-all inspect eval eval-all export export-all cycle promote rollback demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
@@ -51,6 +52,9 @@ help:
 	@echo "make eval NAME=serpent          held-out loss of base vs adapter -> reports/serpent/"
 	@echo "make export NAME=serpent [MERGED=1] [FORCE=1]   -> exports/serpent/"
 	@echo "make train-all | eval-all | export-all"
+	@echo "make cycle [DB=...] [ARGS='cycle.auto_promote=true']   new sessions -> candidates, gated -> cycles/<time>/report.md"
+	@echo "make promote NAME=serpent CYCLE=<time> [FORCE=1]   adopt a staged candidate (the one before is kept)"
+	@echo "make rollback NAME=serpent       the adapter before the last promotion, back"
 	@echo "make demo                       the whole flow on a bundled sample store and a tiny offline model"
 	@echo "make test                       the test suite, end-to-end flow included (ARGS='-m \"not slow\"' skips it)"
 	@echo "CONFIG=configs/demo.yaml applies an overlay to any target."
@@ -103,6 +107,18 @@ export: $(STAMP)
 
 export-all: $(STAMP)
 	$(PY) -m export --all $(overlay) $(if $(MERGED),--merged) $(if $(FORCE),--force)
+
+# The unattended loop (cron it): harvest every source, train candidates where data grew, gate on validation.
+cycle: $(STAMP)
+	$(PY) -m cycle $(sources) $(overlay) $(ARGS)
+
+promote: $(STAMP)
+	@test -n "$(NAME)" -a -n "$(CYCLE)" || { echo "usage: make promote NAME=<specialist> CYCLE=<cycle id>"; exit 2; }
+	$(PY) -m cycle promote $(NAME) $(CYCLE) $(overlay) $(if $(FORCE),--force) $(ARGS)
+
+rollback: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make rollback NAME=<specialist>"; exit 2; }
+	$(PY) -m cycle rollback $(NAME) $(overlay) $(ARGS)
 
 # The whole flow, offline: sample opencode store -> tiny base -> datasets -> 5 adapters -> eval -> export.
 demo: export HF_HUB_OFFLINE := 1

@@ -27,8 +27,10 @@ FEATURES = Features({
     "outcome": Value("string"),  # how the session went, judged from its logs (extract/outcome.py)
     "failed_commands": Value("int32"),
     "tool_errors": Value("int32"),
+    "origin": Value("string"),  # "real": a logged session; "generated": a trajectory we produced (train side only)
 })
-SPLITS = ("train", "test")
+# validation decides the cycle's promotions (extract.val_fraction); test is what eval reports
+SPLITS = ("train", "validation", "test")
 
 
 def load_specialist_dataset(path: Path):

@@ -39,6 +39,22 @@ def _redactor(ex: dict) -> Redactor:
         raise config.ConfigError(str(e)) from None
 
 
+def _keep_sides(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    import json
+
+    try:
+        sides = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise config.ConfigError(f"--keep-sides {path}: cannot read it as JSON ({e})") from None
+    bad = next((k for k, v in sides.items() if v not in ("train", "validation", "test")), None) \
+        if isinstance(sides, dict) else "(not a mapping)"
+    if bad:
+        raise config.ConfigError(f"--keep-sides {path}: {bad}: expected a side (train, validation or test)")
+    return sides
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in VERBS:  # looking at extracted data rather than extracting
@@ -74,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reasoning", action="store_true", default=None, help="keep reasoning as reasoning_content")
     p.add_argument("--overlay", default=None, help="a config overlay on top of configs/ (e.g. configs/demo.yaml)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--keep-sides", type=Path, default=None, metavar="FILE",
+                   help="a JSON map \"<source>:<session id>\" -> train/validation/test: those sessions keep that side "
+                        "(the cycle passes its sides.json)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. extract.test_fraction=0.2")
     a = p.parse_intermixed_args(argv)
     try:
@@ -103,12 +122,16 @@ def main(argv: list[str] | None = None) -> int:
             tool_output_chars=int(ex.get("tool_output_chars", 8000)),
             window_tokens=int(ex.get("window_tokens") or cfg["sft"].get("max_length") or 4096),
             tokenizer=ex.get("tokenizer"), test_fraction=float(ex.get("test_fraction", 0.1)),
+            val_fraction=float(ex.get("val_fraction") or 0.0), keep_sides=_keep_sides(a.keep_sides),
             holdout=str(ex.get("holdout", "hash")), min_score=float(ex.get("min_score", 3.0)),
             margin=float(ex.get("margin", 2.0)), full_run=a.lang is None, resolved_only=a.resolved_only,
             drop_outcomes=_outcomes(a.drop_outcomes if a.drop_outcomes is not None else ex.get("drop_outcomes")))
         settings.redactor = _redactor(ex)
         if settings.holdout not in ("hash", "recent"):
             raise config.ConfigError(f"extract.holdout: {settings.holdout!r}; expected 'hash' or 'recent'")
+        if not 0 <= settings.val_fraction or settings.test_fraction + settings.val_fraction > 1:
+            raise config.ConfigError(f"extract.val_fraction: {settings.val_fraction}; expected 0 or more, with "
+                                     f"test_fraction + val_fraction at most 1")
         manifest = run(settings, progress=not a.quiet)
     except (config.ConfigError, opencode.StoreError) as e:
         print(f"extract: error: {e}", file=sys.stderr)

@@ -38,6 +38,8 @@ class Settings:
     window_tokens: int = 4096
     tokenizer: str | None = None
     test_fraction: float = 0.1
+    val_fraction: float = 0.0  # share of tasks on the validation side (the cycle's gate decides on it)
+    keep_sides: dict[str, str] | None = None  # "<source>:<session id>" -> side: these sessions keep that side
     holdout: str = "hash"  # "hash" (stable, by task) or "recent" (the newest sessions)
     min_score: float = 3.0
     margin: float = 2.0
@@ -80,11 +82,12 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
     counters: dict[str, Counter] = defaultdict(Counter)
     fingerprints: dict[str, Any] = {}
     seen_hashes: set[str] = set()
+    ledger: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)  # source -> session id -> side, hash, ...
     try:
         sources = usable(s.sources, s.notes)
         if not sources:
             raise opencode.StoreError(nothing_found(s.sources))
-        cutoff = _recent_cutoff(s, sources, read_opts, by_lang) if s.holdout == "recent" else None
+        cutoff, val_cutoff = _recent_cutoff(s, sources, read_opts, by_lang) if s.holdout == "recent" else (None, None)
         bar = tqdm(read(sources, read_opts, stats), total=total_sessions(sources), unit="session",
                    desc="extract", disable=not progress, file=sys.stderr)
         for session in bar:
@@ -117,7 +120,13 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                 used[c.name].append(c.arguments)
             tools = toolset_for(used, session.toolset, session.source)
             windows = Windower(sp.system_prompt, tools, s.window_tokens, count).windows(session, wstats[sp.name])
-            split = side(session, s.test_fraction, recent_after=cutoff)
+            origin = getattr(session, "origin", "real")
+            pinned = (s.keep_sides or {}).get(f"{session.source}:{session.id}")
+            # generated trajectories only ever train: validation and test hold real sessions alone
+            split = "train" if origin != "real" else pinned or side(
+                session, s.test_fraction, s.val_fraction, recent_after=cutoff, val_after=val_cutoff)
+            ledger[session.source][session.id] = {"specialist": sp.name, "side": split, "hash": h[:16],
+                                                  "origin": origin}
             w = writers.get(sp.name) or writers.setdefault(sp.name, SpecialistWriter(staging, sp.name))
             fp = fingerprints.setdefault(sp.name, hashlib.sha256())
             c = counters[sp.name]
@@ -134,7 +143,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                        "project_dir": session.directory, "started_at": started, "window_index": i,
                        "window_count": len(windows), "first_turn": win.first_turn, "steps": win.n_steps,
                        "est_tokens": win.tokens, "outcome": outcome.label,
-                       "failed_commands": outcome.failed_commands, "tool_errors": outcome.tool_errors}
+                       "failed_commands": outcome.failed_commands, "tool_errors": outcome.tool_errors,
+                       "origin": origin}
                 encoded = json.dumps(row, sort_keys=True, ensure_ascii=False).encode()
                 fp.update(split.encode() + encoded)
                 w.add(split, row, len(encoded))
@@ -152,7 +162,7 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                                             "over_budget_steps": ws.over_budget_steps,
                                             "prompts_cut": ws.prompts_cut,
                                             "fingerprint": fingerprints[name].hexdigest()[:16]}
-            for split in ("train", "test"):
+            for split in ("train", "validation", "test"):
                 entry.setdefault(f"{split}_sessions", 0)
                 entry.setdefault(f"{split}_windows", 0)
             report.per_specialist[name] = entry
@@ -169,7 +179,13 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             old = json.loads((s.out / "manifest.json").read_text())
             kept = {k: v for k, v in old.get("specialists", {}).items() if k not in stale}
             manifest["specialists"] = {**kept, **manifest["specialists"]}
-        swap_in(tx, names, stale, manifest)
+            old_ledger = _read_ledger(s.out)
+            for src, sessions in old_ledger.items():  # the other specialists' sessions stay in the ledger
+                for sid, e in sessions.items():
+                    if e.get("specialist") not in {sp.name for sp in s.specialists}:
+                        ledger[src].setdefault(sid, e)
+        swap_in(tx, names, stale, manifest,
+                extra={LEDGER: {"sources": {k: dict(sorted(v.items())) for k, v in sorted(ledger.items())}}})
         return manifest
     except OSError as e:
         if is_disk_full(e):
@@ -179,12 +195,24 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
         tx.close()
 
 
-def _recent_cutoff(s: Settings, sources, read_opts, by_lang) -> int | None:
-    """The creation time (ms) from which the newest test_fraction of the sessions that would be kept start."""
+LEDGER = "sessions.json"  # every kept session, per source: its specialist, side, content hash and origin
+
+
+def _read_ledger(out: Path) -> dict[str, dict[str, dict[str, str]]]:
+    try:
+        return json.loads((out / LEDGER).read_text()).get("sources", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def _recent_cutoff(s: Settings, sources, read_opts, by_lang) -> tuple[int | None, int | None]:
+    """The creation times (ms) from which the newest test_fraction of the sessions that would be kept start, and
+    the next-newest val_fraction."""
     times = sorted(ses.time_created for ses in read(sources, read_opts, opencode.ReadStats())
                    if classify(ses, min_score=s.min_score, margin=s.margin).language in by_lang)
     k = int(len(times) * s.test_fraction)
-    return times[-k] if k else None
+    v = int(len(times) * s.val_fraction)
+    return (times[-k] if k else None), (times[-(k + v)] if v and k + v <= len(times) else None)
 
 
 def _load_tokenizer(name: str):
@@ -201,7 +229,7 @@ def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: f
         "seconds": round(seconds, 2),
         "settings": {"agents": list(s.agents), "reasoning": s.reasoning, "tool_output_chars": s.tool_output_chars,
                      "window_tokens": s.window_tokens, "token_counter": s.tokenizer or "estimate (3 chars/token)",
-                     "test_fraction": s.test_fraction, "holdout": s.holdout},
+                     "test_fraction": s.test_fraction, "val_fraction": s.val_fraction, "holdout": s.holdout},
         "sessions_seen": stats.counts["sessions seen"],
         "sessions_kept": sum(v["train_sessions"] + v["test_sessions"] for v in report.per_specialist.values()),
         "sessions_skipped": dict(sorted(stats.sessions.items())),
@@ -219,10 +247,13 @@ def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: f
 
 
 def summary_table(manifest: dict[str, Any]) -> str:
-    rows = [("specialist", "train sess", "test sess", "train win", "test win", "steps", "tool calls", "cut steps")]
+    val = any(v.get("validation_sessions") for v in manifest["specialists"].values())  # columns only when used
+    rows = [("specialist", "train sess", *(("val sess",) if val else ()), "test sess", "train win",
+             *(("val win",) if val else ()), "test win", "steps", "tool calls", "cut steps")]
     for name, v in sorted(manifest["specialists"].items()):
-        rows.append((name, v["train_sessions"], v["test_sessions"], v["train_windows"], v["test_windows"],
-                     v["assistant_steps"], v["tool_calls"], v["cut_steps"]))
+        rows.append((name, v["train_sessions"], *((v.get("validation_sessions", 0),) if val else ()),
+                     v["test_sessions"], v["train_windows"], *((v.get("validation_windows", 0),) if val else ()),
+                     v["test_windows"], v["assistant_steps"], v["tool_calls"], v["cut_steps"]))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
     no_test = [n for n, v in sorted(manifest["specialists"].items()) if not v["test_windows"]]

@@ -55,6 +55,7 @@ class Session:
     # Calls that are not training data but still say what the session worked on (interrupted calls, steps of
     # another agent): classification reads their arguments.
     evidence: list[ToolCall] = field(default_factory=list)
+    origin: str = "real"  # "real": the user's logged session; "generated": a trajectory we produced (train side only)
 
     @property
     def steps(self) -> list[Step]:

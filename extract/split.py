@@ -1,4 +1,4 @@
-"""Assign whole sessions to train or test, stably, with duplicates of a task on the same side."""
+"""Assign whole sessions to train, validation or test, stably, with duplicates of a task on the same side."""
 from __future__ import annotations
 
 import hashlib
@@ -28,14 +28,20 @@ def unit_interval(text: str) -> float:
     return int(hashlib.sha256(text.encode()).hexdigest()[:16], 16) / 16**16
 
 
-def side(session: Session, test_fraction: float, *, recent_after: int | None = None) -> str:
-    """'test' or 'train'; a function of the session alone, so adding sessions moves no old one.
+def side(session: Session, test_fraction: float, val_fraction: float = 0.0, *, recent_after: int | None = None,
+         val_after: int | None = None) -> str:
+    """'test', 'validation' or 'train'; a function of the session alone, so adding sessions moves no old one.
 
-    With recent_after (epoch ms), sessions created at or after it are the test side instead.
+    One hash of the task places it: below test_fraction it is test, below test_fraction + val_fraction it is
+    validation, so a validation side takes tasks from train and never moves a test one. With recent_after (epoch
+    ms), sessions created at or after it are the test side instead, and those from val_after on validation.
     """
-    if recent_after is not None:
-        return "test" if session.time_created >= recent_after else "train"
-    return "test" if unit_interval("split:" + task_key(session)) < test_fraction else "train"
+    if recent_after is not None or val_after is not None:
+        if recent_after is not None and session.time_created >= recent_after:
+            return "test"
+        return "validation" if val_after is not None and session.time_created >= val_after else "train"
+    u = unit_interval("split:" + task_key(session))
+    return "test" if u < test_fraction else "validation" if u < test_fraction + val_fraction else "train"
 
 
 def content_hash(session: Session) -> str:

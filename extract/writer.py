@@ -107,14 +107,19 @@ the agent's steps as it took them (assistant text and tool calls, one `tool` mes
 """
 
 
-def swap_in(tx: Transaction, names: list[str], remove: list[str], manifest: dict[str, Any]) -> None:
+def swap_in(tx: Transaction, names: list[str], remove: list[str], manifest: dict[str, Any],
+            extra: dict[str, Any] | None = None) -> None:
     """Put the datasets staged in `tx` (`names`), the removal of stale ones and the new manifest in place at once.
+
+    `extra` maps file names to JSON written beside the manifest (the session ledger), swapped in with it.
 
     All or nothing, even if the run is killed (core.atomic): before the commit data/ is as it was, after it the next
     run or reader finishes the swap, and a dataset is never seen beside the manifest of another extraction."""
     missing = [n for n in names if not tx.path(n).is_dir()]
     if missing:
         raise RuntimeError(f"datasets not staged: {missing}")
+    for name, value in (extra or {}).items():
+        tx.write_text(name, json.dumps(value, indent=1, sort_keys=True) + "\n")
     tx.write_text("manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     for name in remove:
         tx.remove(name)

@@ -2205,6 +2205,34 @@ def build_sample_store(path, *, seed=0, sessions_per_language=8) -> Path:
     return path
 
 
+def add_sample_sessions(path, *, seed, sessions_per_language=8) -> int:
+    """Add another seed's sessions to an existing store, as new sessions arriving would; returns how many.
+
+    The new store is built beside it, then its rows are copied in (rows the store already holds are kept).
+    """
+    import tempfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no store to add sessions to")
+    with tempfile.TemporaryDirectory(prefix="sample-store-", dir=path.parent) as tmp:
+        new = build_sample_store(Path(tmp) / "new.db", seed=seed, sessions_per_language=sessions_per_language)
+        conn = sqlite3.connect(str(path))
+        try:
+            before = conn.execute("SELECT COUNT(*) FROM session").fetchone()[0]
+            conn.execute("ATTACH DATABASE ? AS new", (str(new),))
+            tables = [r[0] for r in conn.execute("SELECT name FROM new.sqlite_master WHERE type = 'table' "
+                                                 "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\'")]
+            with conn:
+                for t in tables:
+                    conn.execute(f"INSERT OR IGNORE INTO main.`{t}` SELECT * FROM new.`{t}`")
+            added = conn.execute("SELECT COUNT(*) FROM session").fetchone()[0] - before
+            conn.execute("DETACH DATABASE new")
+        finally:
+            conn.close()
+    return added
+
+
 def sample_store_counts(path) -> tuple[int, int]:
     """(all sessions, top-level build sessions that are not edge cases) of a store written here."""
     # immutable: a plain read would leave -wal/-shm files beside a freshly written store.
@@ -2254,7 +2282,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="path of the opencode.db to write (overwritten)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sessions-per-language", type=int, default=8)
+    ap.add_argument("--add", action="store_true",
+                    help="add the generated sessions to the existing store at --out (new sessions arriving)")
     args = ap.parse_args(argv)
+    if args.add:
+        added = add_sample_sessions(args.out, seed=args.seed, sessions_per_language=args.sessions_per_language)
+        total, build = sample_store_counts(args.out)
+        print(f"sample store: {added} sessions added, {total} now ({build} build) -> {args.out}")
+        return 0
     out = build_sample_store(args.out, seed=args.seed, sessions_per_language=args.sessions_per_language)
     total, build = sample_store_counts(out)
     print(f"sample store: {total} sessions ({build} build) -> {args.out}")

@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inspect", nargs="?", const="3", default=None, metavar="N",
                    help="print N training windows (default 3) with the trained tokens coloured, then exit")
     p.add_argument("--resume", action="store_true", help="resume from the latest checkpoint in outputs/NAME/")
+    p.add_argument("--init-adapter", default=None, metavar="DIR",
+                   help="continue training this adapter's weights instead of a fresh LoRA (the cycle's start_from)")
     a = p.parse_intermixed_args(argv)
     from core.models import quiet_libraries
 
@@ -58,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                         inspect(sp, int(a.inspect))
                     continue
                 say(f"train {sp.name}: {sp.config['model']['model_name_or_path']} on {sp.path('data')}")
-                s = train(sp, resume=a.resume)
+                # train() holds outputs/<name>'s lock: a running cycle or another train makes this refuse
+                s = train(sp, resume=a.resume, init_adapter=a.init_adapter)
             except NoTrainingData as e:
                 if not a.all:
                     raise

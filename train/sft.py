@@ -330,7 +330,7 @@ def inspect(sp: Specialist, n: int = 3) -> None:
 
 # --- training -------------------------------------------------------------------------------------------------------
 
-def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any] | None:
+def train(sp: Specialist, *, resume: bool = False, init_adapter: str | Path | None = None) -> dict[str, Any] | None:
     """Fit and save the adapter; the previous adapter stays in place until the new one is complete.
 
     Returns the training summary, or None when `resume` finds the run already finished (nothing to do).
@@ -347,10 +347,10 @@ def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any] | None:
         if is_main_process():  # what a killed run left: a committed adapter finished, staging folders removed
             settle(out, held=True)
             settle(out / "checkpoints", held=True)
-        return _train(sp, resume)
+        return _train(sp, resume, init_adapter)
 
 
-def _train(sp: Specialist, resume: bool) -> dict[str, Any] | None:
+def _train(sp: Specialist, resume: bool, init_adapter: str | Path | None = None) -> dict[str, Any] | None:
     from accelerate import PartialState
 
     from core.atomic import remove_dir
@@ -393,8 +393,15 @@ def _train(sp: Specialist, resume: bool) -> dict[str, Any] | None:
         (ckpt / RUN_FILE).write_text(json.dumps({"run_id": uuid.uuid4().hex[:12]}) + "\n")
     state.wait_for_everyone()
     model = load_model(sp.config["model"], for_training=True)
+    peft_config = lora_config(sp)
+    if init_adapter is not None:  # continue an adapter (its rank and target modules), not a fresh LoRA
+        from peft import PeftModel
+
+        if not (Path(init_adapter) / "adapter_config.json").is_file():
+            raise ConfigError(f"{sp.name}: --init-adapter {init_adapter}: no adapter there")
+        model, peft_config = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True), None
     trainer = SpecialistTrainer(model=model, args=args, train_dataset=train_rows, eval_dataset=test,
-                                processing_class=tok, peft_config=lora_config(sp))
+                                processing_class=tok, peft_config=peft_config)
     before = trainer.evaluate()["eval_loss"] if test is not None and last is None else None
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=str(last) if last else None)
@@ -406,7 +413,7 @@ def _train(sp: Specialist, resume: bool) -> dict[str, Any] | None:
     summary = {
         "specialist": sp.name, "language": sp.language, "base_model": base, "base_model_path": resolve_base(base),
         "run_id": _run_id(ckpt), "resumed_from": last.name if last else None,
-        "global_step": trainer.state.global_step,
+        "init_adapter": str(init_adapter) if init_adapter else None, "global_step": trainer.state.global_step,
         "steps_this_run": trainer.state.global_step - int(start.get("global_step") or 0),
         "train_windows": len(ds["train"]), "test_windows": len(test) if test is not None else 0,
         "tokens_seen": tokens, "tokens_this_run": this_run, "train_loss": round(result.training_loss, 4),

@@ -155,7 +155,7 @@ def test_lang_option_accepts_a_specialist_name(tmp_path, mixed_store):
     db, ids = mixed_store
     out = tmp_path / "out"
     assert extract(db, out, "--lang", "oxidizer") == 0
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "oxidizer"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "oxidizer", "sessions.json"]
 
 
 def test_lang_option_with_an_unknown_language_is_an_error(tmp_path, mixed_store, capsys):

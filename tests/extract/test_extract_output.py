@@ -15,7 +15,7 @@ from extract_support import add_session, extract, manifest, new_store, rows, tre
 
 COLUMNS = ["messages", "tools", "session_id", "language", "specialist", "source", "agent", "model", "title",
            "project_dir", "started_at", "window_index", "window_count", "first_turn", "steps", "est_tokens",
-           "outcome", "failed_commands", "tool_errors"]
+           "outcome", "failed_commands", "tool_errors", "origin"]
 
 
 TASKS = ["Fix the crash", "Add a flag", "Speed up parsing", "Rename the module", "Handle empty input",
@@ -45,7 +45,7 @@ def written(tmp_path_factory):
 
 def test_each_specialist_is_a_hub_folder_with_a_card_and_parquet_shards(written):
     out, _ = written
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "oxidizer", "serpent"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "oxidizer", "serpent", "sessions.json"]
     files = sorted(str(p.relative_to(out / "serpent")) for p in (out / "serpent").rglob("*") if p.is_file())
     tag = json.loads((out / "manifest.json").read_text())["specialists"]["serpent"]["fingerprint"][:8]
     assert files == ["README.md", f"data/test-{tag}-00000-of-00001.parquet", f"data/train-{tag}-00000-of-00001.parquet"]
@@ -115,7 +115,7 @@ def test_a_full_run_removes_datasets_of_specialists_that_no_longer_have_sessions
     assert extract(_store_at(tmp_path / "a", ("python", "rust")), out) == 0
     assert (out / "oxidizer").is_dir()
     assert extract(_store_at(tmp_path / "b", ("python",)), out) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "serpent"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "serpent", "sessions.json"]
     assert set(manifest(out)["specialists"]) == {"serpent"}
 
 
@@ -177,7 +177,7 @@ def test_a_failure_after_the_commit_is_finished_by_the_next_reader_never_a_mix(p
         extract(second, out)
     monkeypatch.setattr(type(out), "rename", real_rename)
     assert settle(out)  # what a reader (open_dataset) or the next run does first
-    assert [p.name for p in outputs(out)] == ["forge", "manifest.json", "serpent"]
+    assert [p.name for p in outputs(out)] == ["forge", "manifest.json", "serpent", "sessions.json"]
     assert {r["title"][:5] for r in rows(out, "serpent")} == {"Other"}
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
@@ -213,7 +213,7 @@ def test_a_second_extraction_into_the_same_folder_is_refused_naming_the_first(pr
 def test_a_successful_second_run_replaces_the_output(previous):
     out, before, second = previous
     assert extract(second, out) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["forge", "manifest.json", "serpent"]  # no bookkeeping left
+    assert sorted(p.name for p in out.iterdir()) == ["forge", "manifest.json", "serpent", "sessions.json"]  # no bookkeeping left
     assert {r["title"][:5] for r in rows(out, "serpent")} == {"Other"}
 
 
