@@ -18,7 +18,6 @@ class Served:
     language: str | None  # None: the base
     adapter_gguf: Path | None  # llama.cpp's LoRA file (exports/<name>/adapter.gguf); None: the base
     adapter_dir: Path | None  # the PEFT adapter (vLLM serves this one)
-    system_prompt: str = ""
 
 
 def served_models(*, overlay=None, names: list[str] | None = None, log=print) -> tuple[dict, list[Served]]:
@@ -45,7 +44,7 @@ def served_models(*, overlay=None, names: list[str] | None = None, log=print) ->
             log(f"serve: {sp.name} left out: {why}")
             continue
         out = sp.path("exports")
-        served.append(Served(sp.name, sp.language, out / "adapter.gguf", out / "adapter", sp.system_prompt))
+        served.append(Served(sp.name, sp.language, out / "adapter.gguf", out / "adapter"))
     return cfg, served
 
 
