@@ -48,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         if a.action == "reload":
             from .api import reload
 
-            print("serving: " + ", ".join(reload(_address(a))))
+            address = _address(a)
+            try:
+                print("serving: " + ", ".join(reload(address)))
+            except OSError as e:  # no server there, or it refused: one line
+                raise ConfigError(f"no server answers at {address} ({getattr(e, 'reason', e)}); start `make serve`") \
+                    from None
             return 0
         from .server import serve
 
