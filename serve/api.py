@@ -30,7 +30,7 @@ class Server:
     base_url: str  # http://127.0.0.1:PORT/v1, what an OpenAI client takes as base_url
     models: list[str]  # the served names, `auto` last
     process: subprocess.Popen = field(repr=False)
-    log: Path = field(repr=False)
+    log: Path = field(repr=False)  # the server's output (removed when the block ends)
 
     def reload(self) -> list[str]:
         """Tell the server to re-read the exports (a promoted or new adapter); returns the names now served."""
@@ -73,11 +73,15 @@ def serving(models: list[str] | None = None, *, overlay: str | os.PathLike | Non
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     base_url = f"http://{host}:{port}/v1"
+    started = False
     try:
         names = _wait(proc, base_url, log, timeout)
+        started = True
         yield Server(base_url, names, proc, log)
     finally:
         stop(proc)
+        if started:  # a server that never came up keeps its log, which the ServeError names
+            log.unlink(missing_ok=True)
 
 
 def stop(proc: subprocess.Popen, grace: float = 15) -> None:

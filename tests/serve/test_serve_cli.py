@@ -31,3 +31,14 @@ def test_an_unknown_model_to_serve_is_one_line(capsys):
 def test_an_unknown_engine_is_one_line(tmp_path, capsys):
     assert main(["--engine", "tgi"]) == 2
     assert "serve.engine: 'tgi' is not one of auto, llama.cpp, vllm" in capsys.readouterr().err
+
+
+def test_serving_from_python_raises_with_the_servers_own_error_line(tmp_path):
+    from serve import ServeError, serving
+
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text(yaml.safe_dump({"paths": {"exports": str(tmp_path / "exports")},
+                                       "model": {"model_name_or_path": str(tmp_path / "no-base")}}))
+    with pytest.raises(ServeError, match=r"exited \(2\): serve: error: base model .*: not a folder here"):
+        with serving(overlay=overlay, engine="llama.cpp", timeout=60):
+            pytest.fail("the block must not run")
