@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.serve-installed
+# llama-cpp-python compiles llama.cpp the first time (pip caches the wheel); its multimodal library is not needed here.
+SERVE_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
 NAME ?=
 DB ?=
@@ -19,6 +22,10 @@ CONFIG ?=
 ARGS ?=
 RESUME ?=
 DRY_RUN ?=
+HOST ?=
+PORT ?=
+MODELS ?=
+URL ?=
 MERGED ?=
 FORCE ?=
 LAUNCH ?=
@@ -39,7 +46,7 @@ train_cmd = $(if $(LAUNCH),$(VENV)/bin/accelerate launch --config_file $(accel_f
 check_launch = $(if $(LAUNCH),@test -f $(accel_file) || { echo "LAUNCH=$(LAUNCH): no $(accel_file) (ddp, fsdp, zero2, zero3 or a .yaml path)"; exit 2; })
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup extract data-report train train-all inspect eval eval-all export export-all cycle promote rollback demo test clean-demo
+.PHONY: help setup serve-setup serve serve-check serve-reload extract data-report train train-all inspect eval eval-all export export-all cycle promote rollback demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
@@ -55,6 +62,9 @@ help:
 	@echo "make cycle [DB=...] [ARGS='cycle.auto_promote=true']   new sessions -> candidates, gated -> cycles/<time>/report.md"
 	@echo "make promote NAME=serpent CYCLE=<time> [FORCE=1]   adopt a staged candidate (the one before is kept)"
 	@echo "make rollback NAME=serpent       the adapter before the last promotion, back"
+	@echo "make serve [HOST=127.0.0.1] [PORT=8000] [MODELS=serpent,base]   the base + every export, OpenAI API, Ctrl-C stops"
+	@echo "make serve-check [URL=...]      a chat with a tool to every served model: answered, tool call parsed, latency"
+	@echo "make serve-reload [URL=...]     the running server re-reads the exports (a new or promoted adapter)"
 	@echo "make demo                       the whole flow on a bundled sample store and a tiny offline model"
 	@echo "make test                       the test suite, end-to-end flow included (ARGS='-m \"not slow\"' skips it)"
 	@echo "CONFIG=configs/demo.yaml applies an overlay to any target."
@@ -66,6 +76,25 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+$(SERVE_STAMP): $(STAMP)
+	@echo "== the serving engine: llama-cpp-python (compiles llama.cpp the first time, about 5 min on 2 cores) and llama.cpp's converter"
+	CMAKE_ARGS="$(SERVE_CMAKE_ARGS) $(CMAKE_ARGS)" $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,serve]'
+	$(PY) -m serve.convert --install
+	touch $(SERVE_STAMP)
+
+serve-setup: $(SERVE_STAMP)
+
+serve_address := $(overlay) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+
+serve: $(SERVE_STAMP)
+	$(PY) -m serve $(serve_address) $(if $(MODELS),--models $(MODELS))
+
+serve-check: $(SERVE_STAMP)
+	$(PY) -m serve check $(serve_address) $(if $(URL),--url $(URL))
+
+serve-reload: $(SERVE_STAMP)
+	$(PY) -m serve reload $(serve_address) $(if $(URL),--url $(URL))
 
 # Each source variable may name several paths: DB="a.db b.db" reads both stores.
 sources := $(foreach p,$(DB),--db $(p)) $(foreach p,$(OPENCODE_STORAGE),--opencode-storage $(p)) \
@@ -141,7 +170,7 @@ demo: $(STAMP)
 	$(PY) -m eval --summary $(DEMO)
 
 test: export HF_HUB_OFFLINE := 1
-test: $(STAMP)
+test: $(STAMP) $(SERVE_STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
 clean-demo:

@@ -297,9 +297,10 @@ def _serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, An
         note = ("" if parser else "# No vLLM tool-call parser is known for this chat template's tool calls: add\n"
                 "# --enable-auto-tool-choice --tool-call-parser <name> (vLLM's tool calling docs list the names).\n")
         script = ("#!/usr/bin/env sh\n# Serve the base with every exported specialist as a named LoRA module (OpenAI API,\n"
-                  "# pick one with \"model\": \"<name>\").\n" + note +
+                  "# pick one with \"model\": \"<name>\"). Arguments pass through to vllm serve: `make serve` adds\n"
+                  "# --host, --port and --served-model-name base.\n" + note +
                   f"exec vllm serve {b} \\\n  --enable-lora --max-loras {len(names)} --max-lora-rank {max_rank} \\\n"
-                  f"{tools}  --lora-modules \\\n  {modules}\n")
+                  f"{tools}  --lora-modules \\\n  {modules} \\\n  \"$@\"\n")
         write_atomic(exports_root / filename, script, mode=0o755)
     return [exports_root / f for f in scripts]
 
@@ -336,6 +337,14 @@ def main(argv: list[str] | None = None) -> int:
         vllm = (f"{scripts[0]} (vLLM, all adapters)" if len(scripts) == 1 else
                 f"{', '.join(map(str, scripts))} (vLLM, one per base)")
         print(f"serving: {vllm}, {root}/<name>/Modelfile (Ollama), {root}/<name>/adapter.gguf (llama.cpp --lora)")
+        from export.agents import write_agent_configs
+
+        exported = [{"name": m["specialist"], "language": m["language"],
+                     "system_prompt": cfglib.specialist(m["specialist"], overlay=a.overlay).system_prompt}
+                    for m in every if m.get("specialist") in cfglib.specialist_names()]
+        agents = write_agent_configs(root, specs[0].config.get("serve") or {}, specs[0].config["model"]["model_name_or_path"],
+                                     exported)
+        print(f"agents: {agents}/ (opencode.json, codex-config.toml, mini-swe-agent/) for `make serve`")
     except ConfigError as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 2

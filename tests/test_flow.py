@@ -87,12 +87,23 @@ def test_every_evaluated_adapter_beats_its_base(flow):
 
 def test_export_all_exports_every_trained_adapter_and_one_serving_script(flow):
     exports = flow["root"] / "exports"
-    assert sorted(p.name for p in exports.iterdir() if p.is_dir()) == SPECIALISTS
+    assert sorted(p.name for p in exports.iterdir() if p.is_dir()) == sorted([*SPECIALISTS, "agents"])
     script = (exports / "serve_vllm.sh").read_text()
     assert f"--max-loras {len(SPECIALISTS)}" in script
     for name in SPECIALISTS:
         assert f"{name}={exports / name / 'adapter'}" in script
         assert (exports / name / "manifest.json").is_file() and (exports / name / "Modelfile").is_file()
+
+
+def test_export_all_writes_agent_configs_naming_every_specialist(flow):
+    agents = flow["root"] / "exports" / "agents"
+    opencode = json.loads((agents / "opencode.json").read_text())
+    assert set(SPECIALISTS) <= set(opencode["provider"]["workbench"]["models"])
+    assert {a["model"] for a in opencode["agent"].values()} == {f"workbench/{n}" for n in SPECIALISTS}
+    assert opencode["provider"]["workbench"]["options"]["baseURL"] == "http://127.0.0.1:8000/v1"
+    codex = (agents / "codex-config.toml").read_text()
+    assert all(f"[profiles.{n}]" in codex for n in SPECIALISTS)
+    assert set(SPECIALISTS) <= {p.stem for p in (agents / "mini-swe-agent").glob("*.yaml")}
 
 
 def test_summary_prints_a_row_per_specialist_with_base_and_adapter_losses(flow):

@@ -207,7 +207,8 @@ def test_gguf_adapter_holds_every_lora_pair_of_the_trained_adapter_for_llama_cpp
 def test_export_prints_one_line_and_the_serving_recipes(exported):
     lines = exported["stdout"].strip().splitlines()
     assert lines[0].startswith(f"export {NAME}: ") and str(exported["out"]) in lines[0]
-    assert "serve_vllm.sh" in lines[-1]
+    assert "serve_vllm.sh" in lines[-2]
+    assert lines[-1].startswith("agents: ") and "agents" in lines[-1]
 
 
 # --- the exported adapter serves the same model ------------------------------------------------------------------------
@@ -310,7 +311,9 @@ def test_export_all_exports_every_trained_specialist(private):
     shutil.rmtree(private["out"])
     rc, out, _ = export_main(["--all", "--overlay", private["overlay"]])
     assert rc == 0
-    assert sorted(p.name for p in private["exports"].iterdir() if p.is_dir()) == ["forge", NAME]
+    assert sorted(p.name for p in private["exports"].iterdir() if p.is_dir()) == ["agents", "forge", NAME]
+    opencode = json.loads((private["exports"] / "agents" / "opencode.json").read_text())
+    assert {"forge", NAME} <= set(opencode["provider"]["workbench"]["models"])  # the agent configs name both
 
 
 def test_model_card_of_an_unevaluated_adapter_says_so(private):

@@ -1,0 +1,193 @@
+"""The base model as a GGUF file, made by llama.cpp's own `convert_hf_to_gguf.py`, once per base, then cached.
+
+The converter is not in the llama-cpp-python wheel; `python -m serve.convert --install` copies it (the script, its
+`conversion/` package and `gguf-py/`) out of the sdist of the installed llama-cpp-python version into
+`<venv>/llama.cpp-convert/` (what `make serve-setup` runs once).
+
+Converting is cached in `<exports>/serve/`: base.<outtype>.gguf and base.<outtype>.json, which records what it was
+made from (the base's files: names, sizes and modification times). A changed base converts again; the swap is atomic.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from core.config import ConfigError
+
+CONVERTER = Path(sys.prefix) / "llama.cpp-convert"
+OUTTYPES = ("f32", "f16", "bf16", "q8_0")
+# torch_dtype in config.json -> the converter's lossless --outtype
+_LOSSLESS = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
+
+
+def converter_dir() -> Path:
+    script = CONVERTER / "convert_hf_to_gguf.py"
+    if not script.is_file():
+        raise ConfigError(f"llama.cpp's converter is not installed ({script} is missing); run `make serve-setup`")
+    return CONVERTER
+
+
+def install_converter(dest: Path = CONVERTER) -> Path:
+    """Copy convert_hf_to_gguf.py, conversion/ and gguf-py/ out of the installed llama-cpp-python's sdist."""
+    from importlib.metadata import version
+
+    v = version("llama-cpp-python")
+    with tempfile.TemporaryDirectory(prefix="llama-cpp-sdist-") as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                        "--no-binary", ":all:", "--no-deps", f"llama-cpp-python=={v}",
+                        "-d", tmp], check=True)
+        sdist = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
+        top = f"llama_cpp_python-{v}/vendor/llama.cpp/"
+        wanted = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/gguf/", "LICENSE")
+        staging = Path(tempfile.mkdtemp(prefix=".llama.cpp-convert-", dir=dest.parent))
+        try:
+            with tarfile.open(sdist) as tar:
+                for m in tar.getmembers():
+                    rel = m.name[len(top):] if m.name.startswith(top) else None
+                    if rel and m.isfile() and rel.startswith(wanted):
+                        m.name = rel
+                        tar.extract(m, staging, filter="data")
+            (staging / "VERSION").write_text(v + "\n")
+            if dest.exists():
+                shutil.rmtree(dest)
+            staging.rename(dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return dest
+
+
+def local_base(base: str, revision: str | None = None) -> Path:
+    """The base's folder: as configured, or the Hub snapshot (from the cache when HF_HUB_OFFLINE=1)."""
+    p = Path(base).expanduser()
+    if p.is_dir():
+        return p.resolve()
+    if p.is_absolute() or base.startswith((".", "~")) or base.count("/") > 1:
+        raise ConfigError(f"base model {base!r}: not a folder here")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(base, revision=revision or "main",
+                                      allow_patterns=["*.json", "*.safetensors", "*.model", "*.jinja", "*.txt"]))
+    except Exception as e:  # offline without a cache, a gated repo, a typo: one line
+        raise ConfigError(f"base model {base!r}: not a local folder, and the Hub snapshot could not be had: "
+                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
+def outtype_for(folder: Path, wanted: str = "auto") -> str:
+    """The GGUF weight type: `wanted`, or with auto the base's own dtype (lossless), f16 when unknown."""
+    if wanted != "auto":
+        if wanted not in OUTTYPES:
+            raise ConfigError(f"serve.gguf_type: {wanted!r} is not one of auto, {', '.join(OUTTYPES)}")
+        return wanted
+    cfg = json.loads((folder / "config.json").read_text())
+    dtype = cfg.get("dtype") or cfg.get("torch_dtype") or (cfg.get("text_config") or {}).get("dtype")
+    return _LOSSLESS.get(str(dtype), "f16")
+
+
+def _fingerprint(folder: Path) -> str:
+    """What the cached GGUF was made from: every file's name, size and mtime (cheap even for GBs of weights)."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{p.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def base_gguf(base: str, cache: Path, *, revision: str | None = None, outtype: str = "auto",
+              log=print) -> Path:
+    """The cached GGUF of `base` under `cache`, converted first when missing or stale."""
+    folder = local_base(base, revision)
+    kind = outtype_for(folder, outtype)
+    out, stamp = cache / f"base.{kind}.gguf", cache / f"base.{kind}.json"
+    want = {"base": base, "folder": str(folder), "fingerprint": _fingerprint(folder), "outtype": kind,
+            "converter": (converter_dir() / "VERSION").read_text().strip()}
+    if out.is_file() and stamp.is_file():
+        try:
+            if json.loads(stamp.read_text()) == want:
+                return out
+        except json.JSONDecodeError:
+            pass
+    cache.mkdir(parents=True, exist_ok=True)
+    log(f"serve: converting the base {base} to GGUF ({kind}) with llama.cpp's convert_hf_to_gguf.py -> {out}")
+    tmp = cache / f".base.{kind}.{os.getpid()}.gguf"
+    try:
+        run = subprocess.run([sys.executable, "-m", "serve.convert", "--run", str(folder), "--outfile", str(tmp),
+                              "--outtype", kind], capture_output=True, text=True)
+        if run.returncode != 0 or not tmp.is_file():
+            lines = [ln for ln in (run.stderr or run.stdout).splitlines() if ln.strip()]
+            raise ConfigError(f"llama.cpp's converter failed on {folder}: {lines[-1] if lines else 'no output'}")
+        os.replace(tmp, out)
+        stamp.write_text(json.dumps(want, indent=2) + "\n")
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _byte_level_bpe(folder: Path) -> bool:
+    """GPT-2's byte-level BPE: a ByteLevel pre-tokenizer with GPT-2's regex and no prefix space, and nothing else."""
+    try:
+        pre = json.loads((folder / "tokenizer.json").read_text()).get("pre_tokenizer") or {}
+    except (OSError, json.JSONDecodeError):
+        return False
+    return (pre.get("type") == "ByteLevel" and pre.get("use_regex", True) and not pre.get("add_prefix_space", False))
+
+
+def _run_converter(argv: list[str]) -> None:
+    """convert_hf_to_gguf.py's own main, knowing one more tokenizer: GPT-2 byte-level BPE under a new hash.
+
+    The converter names the pre-tokenizer by hashing the ids of a probe text, so any tokenizer it has not seen is
+    refused, even one that splits text exactly as GPT-2 does (the workbench's tiny base). That one is named gpt-2
+    (the tests check the ids equal Hugging Face's); any other unknown tokenizer is still refused.
+    """
+    import runpy
+
+    root = converter_dir()
+    sys.path[:0] = [str(root), str(root / "gguf-py")]  # the converter's own gguf-py, as the script itself would
+    from conversion import base as conv  # noqa: E402  (the converter's own package)
+
+    known = conv.TextModel.get_vocab_base_pre
+
+    def get_vocab_base_pre(self, tokenizer) -> str:
+        try:
+            return known(self, tokenizer)
+        except NotImplementedError:
+            if _byte_level_bpe(Path(self.dir_model)):
+                return "gpt-2"
+            raise
+
+    conv.TextModel.get_vocab_base_pre = get_vocab_base_pre
+    sys.argv = [str(root / "convert_hf_to_gguf.py"), *argv]
+    runpy.run_path(str(root / "convert_hf_to_gguf.py"), run_name="__main__")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m serve.convert", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--install", action="store_true", help="copy the converter out of llama-cpp-python's sdist")
+    p.add_argument("--run", action="store_true", help="run the converter (its own arguments follow)")
+    a, rest = p.parse_known_args(argv)
+    try:
+        if a.install:
+            print(f"llama.cpp converter -> {install_converter()}")
+            return 0
+        if a.run:
+            _run_converter(rest)
+            return 0
+    except ConfigError as e:
+        print(f"serve: error: {e}", file=sys.stderr)
+        return 2
+    p.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
