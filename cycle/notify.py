@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -25,19 +26,27 @@ def refresh(sp: Specialist, cs: CycleSettings, overlay: str | None, overrides: l
             err = _stage(module, args)  # export goes on without a fresh report: the card then has none
             if err:
                 warnings.append(f"{sp.name}: {module} after the change failed: {err}")
-    warnings += tell_server(sp, cs)
+    warnings += tell_server(sp, cs, overlay)
     return warnings
 
 
-def tell_server(sp: Specialist, cs: CycleSettings) -> list[str]:
+def tell_server(sp: Specialist, cs: CycleSettings, overlay: str | None = None) -> list[str]:
     """Tell a running server to load the specialist's new adapter.
 
-    The hook for serve/ (being built alongside): today it runs `cycle.on_promote`, a shell command, with NAME,
-    ADAPTER (outputs/<name>/adapter) and EXPORT (exports/<name>) in its environment, for example a call to the
-    server's reload endpoint. A Python call into serve/ belongs here once serve/ offers one.
+    `cycle.on_promote`, when set, is a shell command run with NAME, ADAPTER (outputs/<name>/adapter) and EXPORT
+    (exports/<name>) in its environment. Otherwise a `make serve` listening at the configured address
+    (serve.host, serve.port) is asked to re-read the exports (`python -m serve reload`); with no server there,
+    nothing is to be told.
     """
     if not cs.on_promote:
-        return []
+        scfg = sp.config.get("serve") or {}
+        host, port = scfg.get("host") or "127.0.0.1", int(scfg.get("port") or 8000)
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+        except OSError:
+            return []  # no server running
+        err = _stage("serve", ["reload", "--url", f"http://{host}:{port}/v1"])
+        return [f"{sp.name}: the server at {host}:{port} did not reload: {err}"] if err else []
     env = {**os.environ, "NAME": sp.name, "ADAPTER": str(sp.path("outputs") / "adapter"),
            "EXPORT": str(sp.path("exports"))}
     run = subprocess.run(cs.on_promote, shell=True, env=env, capture_output=True, text=True)

@@ -133,3 +133,46 @@ def test_a_manual_train_refuses_while_a_cycle_holds_the_specialist(held, workspa
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert err[-1].startswith("train: error: ") and "is being written by pid" in err[-1] and "cycle" in err[-1], err
     assert not (path / "adapter").exists() and time.time() - t0 < 60
+
+
+def _specialist_with_server_at(port: int):
+    from core.config import Specialist
+
+    return Specialist(name="serpent", language="python", system_prompt="",
+                      config={"serve": {"host": "127.0.0.1", "port": port}, "paths": {"outputs": "o", "exports": "e"}})
+
+
+def test_with_no_server_running_a_promotion_tells_nobody():
+    import socket
+
+    from cycle.notify import tell_server
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert tell_server(_specialist_with_server_at(port), settings({})) == []
+
+
+def test_a_listener_at_the_serve_address_is_asked_to_reload_and_a_refusal_is_one_warning():
+    import socket
+
+    from cycle.notify import tell_server
+
+    import threading
+
+    with socket.socket() as s:  # listening, but not a workbench server: it hangs up on every request
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+
+        def hang_up():
+            for _ in range(3):  # the probe, the reload request, a retry at most
+                try:
+                    conn, _ = s.accept()
+                except OSError:
+                    return
+                conn.close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        warnings = tell_server(_specialist_with_server_at(port), settings({}))
+    assert len(warnings) == 1 and f"127.0.0.1:{port} did not reload" in warnings[0] and "\n" not in warnings[0]
