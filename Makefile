@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+AGENT_STAMP := $(VENV)/.agent-installed
 
 NAME ?=
 DB ?=
@@ -24,6 +25,13 @@ LAUNCH ?=
 GPUS ?=
 N ?=
 PRETRAIN_STEPS ?= 100
+TASKS ?=
+ENDPOINT ?=
+MODEL ?=
+WORKERS ?= 1
+RUNS ?= 1
+TEMPERATURE ?=
+OUT ?=
 
 overlay := $(if $(CONFIG),--overlay $(CONFIG))
 # train and eval read the datasets where extract wrote them
@@ -37,7 +45,7 @@ train_cmd = $(if $(LAUNCH),$(VENV)/bin/accelerate launch --config_file $(accel_f
 check_launch = $(if $(LAUNCH),@test -f $(accel_file) || { echo "LAUNCH=$(LAUNCH): no $(accel_file) (ddp, fsdp, zero2, zero3 or a .yaml path)"; exit 2; })
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup extract data-report train train-all inspect eval eval-all export export-all demo test clean-demo
+.PHONY: agent-eval agent-eval-all generate agent-check help setup extract data-report train train-all inspect eval eval-all export export-all demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
@@ -50,6 +58,11 @@ help:
 	@echo "make eval NAME=serpent          held-out loss of base vs adapter -> reports/serpent/"
 	@echo "make export NAME=serpent [MERGED=1] [FORCE=1]   -> exports/serpent/"
 	@echo "make train-all | eval-all | export-all"
+	@echo "make agent-eval NAME=serpent [TASKS=python|dir] [ENDPOINT=url]   mini-swe-agent: base vs specialist on tasks"
+	@echo "                                 -> reports/serpent/agent.md (agent-eval-all: every specialist)"
+	@echo "make generate NAME=serpent|ENDPOINT=url MODEL=m [TASKS=...] [WORKERS=2] [RUNS=4] [TEMPERATURE=0.7] [OUT=dir]"
+	@echo "                                 judged trajectories -> runs/<name>/ (resumable; make extract SWE_DIR=runs/<name>)"
+	@echo "make agent-check [TASKS=python]  every bundled task: unfixed fails, the reference fix passes"
 	@echo "make demo                       the whole flow on a bundled sample store and a tiny offline model"
 	@echo "make test                       the test suite, end-to-end flow included (ARGS='-m \"not slow\"' skips it)"
 	@echo "CONFIG=configs/demo.yaml applies an overlay to any target."
@@ -61,6 +74,29 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# the agent extra (mini-swe-agent, transformers serve): only agent runs and the tests need it
+$(AGENT_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,agent]'
+	touch $(AGENT_STAMP)
+
+agent_endpoint := $(if $(ENDPOINT),--endpoint $(ENDPOINT))
+agent_tasks := $(if $(TASKS),--tasks $(TASKS))
+
+agent-eval: $(AGENT_STAMP)
+	@test -n "$(NAME)" || { echo "usage: make agent-eval NAME=<specialist> [TASKS=...] [ENDPOINT=...]"; exit 2; }
+	$(PY) -m agent eval $(NAME) $(agent_tasks) $(agent_endpoint) $(overlay) $(ARGS)
+
+agent-eval-all: $(AGENT_STAMP)
+	$(PY) -m agent eval --all $(agent_tasks) $(agent_endpoint) $(overlay) $(ARGS)
+
+generate: $(AGENT_STAMP)
+	$(PY) -m agent generate $(NAME) $(agent_tasks) $(agent_endpoint) $(if $(MODEL),--model $(MODEL)) \
+		--workers $(WORKERS) --runs $(RUNS) $(if $(TEMPERATURE),--temperature $(TEMPERATURE)) $(if $(OUT),--out $(OUT)) \
+		$(overlay) $(ARGS)
+
+agent-check: $(AGENT_STAMP)
+	$(PY) -m agent check $(agent_tasks)
 
 sources := $(if $(DB),--db $(DB)) $(if $(OPENCODE_STORAGE),--opencode-storage $(OPENCODE_STORAGE)) \
 	$(if $(CLAUDE_DIR),--claude-dir $(CLAUDE_DIR)) $(if $(CODEX_DIR),--codex-dir $(CODEX_DIR)) \
@@ -122,7 +158,7 @@ demo: $(STAMP)
 	$(PY) -m eval --summary $(DEMO)
 
 test: export HF_HUB_OFFLINE := 1
-test: $(STAMP)
+test: $(AGENT_STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
 clean-demo:
