@@ -57,17 +57,16 @@ def mini():
     os.environ.setdefault("MSWEA_COST_TRACKING", "ignore_errors")
     os.environ.setdefault("MSWEA_MODEL_RETRY_STOP_AFTER_ATTEMPT", "3")  # its default, 10 with backoff, takes minutes
     try:
-        import litellm
         import minisweagent
     except ImportError:
         raise RuntimeError("mini-swe-agent is not installed: pip install -c constraints.txt '.[agent]'") from None
-    litellm.suppress_debug_info = True  # no "Provider List" banner for every local model it cannot price
     return minisweagent
 
 
 def build_agent(endpoint: Endpoint, env: Any, limits: Limits, *, seed: int, output_path: Path) -> Any:
     """mini-swe-agent's DefaultAgent with its builtin config (text or tool-call mode), pointed at endpoint."""
     mini()
+    import litellm
     from minisweagent.agents.default import DefaultAgent
     from minisweagent.config import get_config_from_spec
 
@@ -79,6 +78,7 @@ def build_agent(endpoint: Endpoint, env: Any, limits: Limits, *, seed: int, outp
         cfg = get_config_from_spec(TOOL_CONFIG)
     else:
         raise ValueError(f"agent.mode: {limits.mode!r} is not text or tool")
+    litellm.suppress_debug_info = True  # no "Provider List" banner for every local model it cannot price
     model_cfg = {k: v for k, v in cfg.get("model", {}).items() if k != "model_kwargs"}
     kwargs = {**cfg.get("model", {}).get("model_kwargs", {}), **limits.extra_model_kwargs,
               "api_base": endpoint.base_url, "api_key": endpoint.api_key, "temperature": limits.temperature,

@@ -18,6 +18,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _die_with_parent() -> None:
+    """In the server's process: get SIGTERM when the process that started it dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -51,7 +62,7 @@ def transformers_serve(*, log: Path, startup_timeout: float = 180.0, dtype: str 
         proc = subprocess.Popen([exe, "serve", "--host", "127.0.0.1", "--port", str(port), "--device", device,
                                  "--dtype", dtype, "--log-level", "warning"],
                                 stdout=logf, stderr=subprocess.STDOUT, env={**os.environ, "HF_HOME": hf_home},
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent)
     try:
         deadline = time.monotonic() + startup_timeout
         while not _healthy(f"http://127.0.0.1:{port}/health"):

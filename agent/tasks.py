@@ -75,7 +75,7 @@ def load_task(folder: Path, *, language: str | None = None, prefix: str = "") ->
 def load_suite(spec: str | Path) -> list[Task]:
     """A bundled language suite by name (`python`, `rust`, ...), or a folder of task folders, or one task folder."""
     spec = str(spec)
-    if (BUNDLED / spec).is_dir():
+    if "/" not in spec and (BUNDLED / spec).is_dir():
         folder, language = BUNDLED / spec, spec
     else:
         folder, language = Path(spec), None
