@@ -61,7 +61,7 @@ def endpoints_for(sp, log_dir: Path, endpoint: str | None):
                          f"or set agent.endpoint to a server that serves it (make serve)")
     base = _local_model(sp.config["model"]["model_name_or_path"])
     dtype = str(sp.config["model"].get("dtype") or "auto")
-    with transformers_serve(log=log_dir / "serve.log", dtype=dtype) as url:
+    with transformers_serve(log=log_dir / "serve.log", dtype=dtype, threads=a.get("serve_threads")) as url:
         yield ({"base": Endpoint(url, base), "specialist": Endpoint(url, str(merged.resolve()))},
                "transformers serve (started for this run; models by folder)")
 
@@ -114,7 +114,7 @@ def cmd_generate(a, overrides: list[str]) -> int:
             if not (folder / "config.json").is_file():
                 raise AgentError(f"{a.name}: no merged model at {folder} to serve (make export NAME={a.name} "
                                  f"MERGED=1), or set agent.endpoint / ENDPOINT to a server")
-            served = stack.enter_context(transformers_serve(log=out / "serve.log",
+            served = stack.enter_context(transformers_serve(log=out / "serve.log", threads=ag.get("serve_threads"),
                                                             dtype=str(cfg["model"].get("dtype") or "auto")))
             endpoint = Endpoint(served, str(folder.resolve()))
         s = generate(tasks, endpoint, limits, out=out, runs=a.runs, workers=a.workers, seed=seed, task_set=task_set,

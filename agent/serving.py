@@ -44,12 +44,12 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def transformers_serve(*, log: Path, startup_timeout: float = 180.0, dtype: str = "auto",
-                       device: str = "auto") -> Iterator[str]:
+def transformers_serve(*, log: Path, startup_timeout: float = 180.0, dtype: str = "auto", device: str = "auto",
+                       threads: int | None = None) -> Iterator[str]:
     """Start `transformers serve` on a free 127.0.0.1 port; yield its /v1 base URL; stop it on exit.
 
     It loads each model the first time a request names it (a local folder or a Hub id), so one process serves the
-    base and every merged specialist.
+    base and every merged specialist. threads: the server's CPU threads (OMP_NUM_THREADS), default torch's.
     """
     exe = shutil.which("transformers", path=str(Path(sys.executable).parent)) or shutil.which("transformers")
     if exe is None:
@@ -61,7 +61,8 @@ def transformers_serve(*, log: Path, startup_timeout: float = 180.0, dtype: str 
     with open(log, "ab") as logf:
         proc = subprocess.Popen([exe, "serve", "--host", "127.0.0.1", "--port", str(port), "--device", device,
                                  "--dtype", dtype, "--log-level", "warning"],
-                                stdout=logf, stderr=subprocess.STDOUT, env={**os.environ, "HF_HOME": hf_home},
+                                stdout=logf, stderr=subprocess.STDOUT, env={**os.environ, "HF_HOME": hf_home,
+                                     **({"OMP_NUM_THREADS": str(threads)} if threads else {})},
                                 start_new_session=True, preexec_fn=_die_with_parent)
     try:
         deadline = time.monotonic() + startup_timeout
