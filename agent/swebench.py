@@ -60,7 +60,7 @@ def docker_available() -> bool:
 def command(dataset: Path, out: Path, *, endpoint: str, model: str, workers: int, extra: list[str]) -> list[str]:
     """mini-swe-agent's SWE-bench runner on the dataset folder, with the model at the OpenAI-compatible endpoint."""
     return [sys.executable, "-m", "minisweagent.run.benchmarks.swebench", "--subset", str(dataset), "--split", "test",
-            "-o", str(out), "-m", f"openai/{model}", "-w", str(workers), "-c", "swebench.yaml",
+            "-o", str(out), "--model", f"openai/{model}", "-w", str(workers), "-c", "swebench.yaml",
             "-c", f"model.model_kwargs.api_base={endpoint}", "-c", "model.model_kwargs.api_key=none",
             "-c", "model.cost_tracking=ignore_errors", *[x for kv in extra for x in ("-c", kv)]]
 
