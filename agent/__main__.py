@@ -134,17 +134,19 @@ def cmd_check(a, overrides: list[str]) -> int:
     for task_set in sets:
         tasks = load_suite(task_set)
         runnable, skipped = split_runnable(tasks)
+        failed = 0
         with tempfile.TemporaryDirectory(prefix="agent-check-") as tmp:
             for t in runnable:
                 r = prove(t, Path(tmp) / t.id, sandbox_setting=a.sandbox)
                 ok = r["fixed_passes"] and not r["unfixed_passes"]
-                bad += not ok
+                failed += not ok
                 if not ok:
                     print(f"{task_set}/{t.id}: unfixed {'passes' if r['unfixed_passes'] else 'fails'}, "
                           f"fixed {'passes' if r['fixed_passes'] else 'fails'}", flush=True)
         miss = ", ".join(skipped["missing_tools"]) or "-"
-        print(f"check {task_set}: {len(runnable)} tasks proven, {skipped['count']} skipped (missing: {miss})",
-              flush=True)
+        print(f"check {task_set}: {len(runnable) - failed} tasks proven, {failed} not, {skipped['count']} skipped "
+              f"(missing: {miss})", flush=True)
+        bad += failed
     return 1 if bad else 0
 
 

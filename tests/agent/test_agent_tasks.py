@@ -89,4 +89,4 @@ def test_agent_check_cli_proves_a_suite():
     out = subprocess.run([sys.executable, "-m", "agent", "check", "--tasks", "python", "--sandbox", "none"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "check python: 12 tasks proven, 0 skipped" in out.stdout
+    assert "check python: 12 tasks proven, 0 not, 0 skipped" in out.stdout
