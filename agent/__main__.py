@@ -80,7 +80,7 @@ def cmd_eval(a, overrides: list[str]) -> int:
         tasks = load_suite(task_set)
         with tempfile.TemporaryDirectory(prefix="agent-eval-") as logs, \
                 endpoints_for(sp, Path(logs), a.endpoint) as (eps, serving):
-            r = evaluate.evaluate(sp, tasks, task_set, eps, limits_from(sp.config), seed=int(ag["seed"]),
+            r = evaluate.evaluate(sp, tasks, task_set, eps, limits_from(sp.config), seed=int(ag["sampling_seed"]),
                                   samples=int(ag["bootstrap_samples"]), serving=serving, progress=not a.quiet)
         s, p = r["sides"], r["paired"]
         print(f"agent eval {name}: base {s['base']['resolved']}/{r['tasks']} -> {name} "
@@ -104,7 +104,7 @@ def cmd_generate(a, overrides: list[str]) -> int:
     tasks = load_suite(task_set)
     out = Path(a.out or Path("runs") / (a.name or a.model.replace("/", "_")))
     limits = limits_from(cfg, a.temperature)
-    seed = int(ag["seed"])
+    seed = int(ag["sampling_seed"])
     with contextlib.ExitStack() as stack:
         if url:
             endpoint = Endpoint(url, a.model or a.name, ag.get("api_key") or "none")
