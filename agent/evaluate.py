@@ -179,8 +179,8 @@ def markdown(r: dict[str, Any]) -> str:
               f"[{_pct(p['interval'][0])}, {_pct(p['interval'][1])}]: **{p['verdict']}**.",
               f"- A/A, the base against itself with seed {r['aa_seed']}: {aa['table']['only_a'] + aa['table']['only_b']} "
               f"discordant tasks, difference {_pct(aa['difference'])}, interval [{_pct(aa['interval'][0])}, "
-              f"{_pct(aa['interval'][1])}], p = {aa['mcnemar_p']:.4g} ({aa['verdict']}). A difference between the "
-              f"base and {name} smaller than this is noise.", "",
+              f"{_pct(aa['interval'][1])}], p = {aa['mcnemar_p']:.4g} ({aa['verdict']}): the noise of one pass, "
+              f"the scale against which the base-{name} difference is read.", "",
               "A verdict is given only when the interval excludes zero.", "",
               "| task | base | " + name + " | base (A/A) | trajectories |", "|---|---|---|---|---|"]
     mark = lambda ok: "resolved" if ok else "-"  # noqa: E731
