@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 SERVE_STAMP := $(VENV)/.serve-installed
 # llama-cpp-python compiles llama.cpp the first time (pip caches the wheel); its multimodal library is not needed here.
 SERVE_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+AGENT_STAMP := $(VENV)/.agent-installed
 
 NAME ?=
 DB ?=
@@ -33,6 +34,13 @@ GPUS ?=
 N ?=
 CYCLE ?=
 PRETRAIN_STEPS ?= 100
+TASKS ?=
+ENDPOINT ?=
+MODEL ?=
+WORKERS ?= 1
+RUNS ?= 1
+TEMPERATURE ?=
+OUT ?=
 
 overlay := $(if $(CONFIG),--overlay $(CONFIG))
 # train and eval read the datasets where extract wrote them
@@ -46,7 +54,7 @@ train_cmd = $(if $(LAUNCH),$(VENV)/bin/accelerate launch --config_file $(accel_f
 check_launch = $(if $(LAUNCH),@test -f $(accel_file) || { echo "LAUNCH=$(LAUNCH): no $(accel_file) (ddp, fsdp, zero2, zero3 or a .yaml path)"; exit 2; })
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup serve-setup serve serve-check serve-reload extract data-report train train-all inspect eval eval-all export export-all cycle promote rollback demo test clean-demo
+.PHONY: help setup serve-setup serve serve-check serve-reload extract data-report train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
@@ -65,6 +73,11 @@ help:
 	@echo "make serve [HOST=127.0.0.1] [PORT=8000] [MODELS=serpent,base]   the base + every export, OpenAI API, Ctrl-C stops"
 	@echo "make serve-check [URL=...]      a chat with a tool to every served model: answered, tool call parsed, latency"
 	@echo "make serve-reload [URL=...]     the running server re-reads the exports (a new or promoted adapter)"
+	@echo "make agent-eval NAME=serpent [TASKS=python|dir] [ENDPOINT=url]   mini-swe-agent: base vs specialist on tasks"
+	@echo "                                 -> reports/serpent/agent.md (agent-eval-all: every specialist)"
+	@echo "make generate NAME=serpent|ENDPOINT=url MODEL=m [TASKS=...] [WORKERS=2] [RUNS=4] [TEMPERATURE=0.7] [OUT=dir]"
+	@echo "                                 judged trajectories -> runs/<name>/ (resumable; make extract SWE_DIR=runs/<name>)"
+	@echo "make agent-check [TASKS=python]  every bundled task: unfixed fails, the reference fix passes"
 	@echo "make demo                       the whole flow on a bundled sample store and a tiny offline model"
 	@echo "make test                       the test suite, end-to-end flow included (ARGS='-m \"not slow\"' skips it)"
 	@echo "CONFIG=configs/demo.yaml applies an overlay to any target."
@@ -97,6 +110,29 @@ serve-reload: $(SERVE_STAMP)
 	$(PY) -m serve reload $(serve_address) $(if $(URL),--url $(URL))
 
 # Each source variable may name several paths: DB="a.db b.db" reads both stores.
+# the agent extra (mini-swe-agent, transformers serve): only agent runs and the tests need it
+$(AGENT_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,agent]'
+	touch $(AGENT_STAMP)
+
+agent_endpoint := $(if $(ENDPOINT),--endpoint $(ENDPOINT))
+agent_tasks := $(if $(TASKS),--tasks $(TASKS))
+
+agent-eval: $(AGENT_STAMP)
+	@test -n "$(NAME)" || { echo "usage: make agent-eval NAME=<specialist> [TASKS=...] [ENDPOINT=...]"; exit 2; }
+	$(PY) -m agent eval $(NAME) $(agent_tasks) $(agent_endpoint) $(overlay) $(ARGS)
+
+agent-eval-all: $(AGENT_STAMP)
+	$(PY) -m agent eval --all $(agent_tasks) $(agent_endpoint) $(overlay) $(ARGS)
+
+generate: $(AGENT_STAMP)
+	$(PY) -m agent generate $(NAME) $(agent_tasks) $(agent_endpoint) $(if $(MODEL),--model $(MODEL)) \
+		--workers $(WORKERS) --runs $(RUNS) $(if $(TEMPERATURE),--temperature $(TEMPERATURE)) $(if $(OUT),--out $(OUT)) \
+		$(overlay) $(ARGS)
+
+agent-check: $(AGENT_STAMP)
+	$(PY) -m agent check $(agent_tasks)
+
 sources := $(foreach p,$(DB),--db $(p)) $(foreach p,$(OPENCODE_STORAGE),--opencode-storage $(p)) \
 	$(foreach p,$(OPENCODE_EXPORT),--opencode-export $(p)) \
 	$(foreach p,$(CLAUDE_DIR),--claude-dir $(p)) $(foreach p,$(CODEX_DIR),--codex-dir $(p)) \
@@ -170,7 +206,7 @@ demo: $(STAMP)
 	$(PY) -m eval --summary $(DEMO)
 
 test: export HF_HUB_OFFLINE := 1
-test: $(STAMP) $(SERVE_STAMP)
+test: $(STAMP) $(SERVE_STAMP) $(AGENT_STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
 clean-demo:

@@ -12,7 +12,7 @@ import yaml
 
 CONFIG_DIR = Path(os.environ.get("WORKBENCH_CONFIGS") or Path(__file__).resolve().parents[1] / "configs")
 _FLOAT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
-SECTIONS = ("paths", "extract", "model", "lora", "sft", "eval", "export", "cycle", "serve")
+SECTIONS = ("paths", "extract", "model", "lora", "sft", "eval", "export", "cycle", "serve", "agent")
 
 
 class ConfigError(Exception):

@@ -17,7 +17,11 @@ def reports(specs: list[Specialist]) -> list[dict[str, Any]]:
     for sp in specs:
         p = sp.path("reports") / "eval.json"
         if p.is_file():
-            out.append(json.loads(p.read_text()))
+            r = json.loads(p.read_text())
+            agent = sp.path("reports") / "agent.json"  # make agent-eval's report, when it has been run
+            if agent.is_file():
+                r["agent_runs"] = json.loads(agent.read_text())
+            out.append(r)
     return out
 
 
@@ -29,13 +33,22 @@ def _next_action(r: dict[str, Any]) -> tuple[str, str]:
     return f"{b['rate']:.0%} -> {a['rate']:.0%} of {na['turns']}", na["verdict"].split(" (")[0]
 
 
+def _agent(r: dict[str, Any]) -> str:
+    a = r.get("agent_runs")
+    if not a:
+        return "not run"
+    s, verdict = a["sides"], a["paired"]["verdict"]
+    short = "no clear difference" if verdict == "no clear difference" else verdict.split(" resolves ")[-1]
+    return f"{s['base']['resolved']}/{a['tasks']} -> {s['specialist']['resolved']}/{a['tasks']}, {short}"
+
+
 def rows(reps: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     return [(r["specialist"], str(r["test_windows"]), f"{r['base']['loss']:.3f} -> {r['adapter']['loss']:.3f}",
-             r["verdict"].split(" (")[0], *_next_action(r)) for r in reps]
+             r["verdict"].split(" (")[0], *_next_action(r), _agent(r)) for r in reps]
 
 
 HEAD = ("specialist", "test windows", "loss base -> adapter", "loss verdict", "next action base -> adapter",
-        "next-action verdict")
+        "next-action verdict", "agent tasks resolved base -> specialist")
 
 
 def markdown(reps: list[dict[str, Any]], m: dict[str, Any]) -> str:

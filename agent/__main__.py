@@ -1,0 +1,205 @@
+"""`python -m agent`: mini-swe-agent runs against served models (see README "Agent runs").
+
+    python -m agent eval serpent                 # base vs serpent on the Python suite -> reports/serpent/agent.md
+    python -m agent eval --all                   # every specialist with a model to serve
+    python -m agent generate serpent --runs 4 --workers 2 --temperature 0.7   # -> runs/serpent/
+    python -m agent generate --endpoint URL --model NAME --tasks python --out runs/mine
+    python -m agent check [--tasks python]       # every bundled task: unfixed fails, reference fix passes
+    python -m agent swebench tasks.jsonl --endpoint URL --model NAME --out runs/swe   # needs Docker
+
+Model servers: `agent.endpoint` (or --endpoint) names any OpenAI-compatible server, where the base is
+`agent.base_model` and a specialist is its own name (as `make serve` names them). Without one, a `transformers
+serve` process is started for the run: the base from `model.model_name_or_path`, a specialist from
+exports/<name>/merged (`make export NAME=... MERGED=1`).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import tempfile
+from pathlib import Path
+
+from core import config as cfglib
+from core.config import ConfigError
+
+from .evaluate import AgentError
+from .tasks import BUNDLED, TaskError, load_suite
+
+
+def limits_from(cfg: dict, temperature: float | None = None):
+    from .runner import Limits
+
+    a = cfg["agent"]
+    return Limits(step_limit=int(a["step_limit"]), max_tokens=int(a["max_tokens"]),
+                  command_timeout=int(a["command_timeout"]), task_timeout=int(a["task_timeout"]),
+                  temperature=float(a["temperature"] if temperature is None else temperature), mode=a["mode"],
+                  sandbox=a["sandbox"], format_errors=int(a["format_errors"]))
+
+
+def _local_model(spec: str) -> str:
+    """A configured model: a local folder as an absolute path (the server's cwd may differ), else the Hub id."""
+    p = Path(spec)
+    return str(p.resolve()) if p.exists() else spec
+
+
+@contextlib.contextmanager
+def endpoints_for(sp, log_dir: Path, endpoint: str | None):
+    """{"base", "specialist"} endpoints: the named server, or a transformers serve process for this run."""
+    from .runner import Endpoint
+    from .serving import transformers_serve
+
+    a = sp.config["agent"]
+    url = endpoint or a.get("endpoint")
+    if url:
+        key = a.get("api_key") or "none"
+        yield {"base": Endpoint(url, a["base_model"], key), "specialist": Endpoint(url, sp.name, key)}, url
+        return
+    merged = sp.path("exports") / "merged"
+    if not (merged / "config.json").is_file():
+        raise AgentError(f"{sp.name}: no merged model at {merged} to serve (make export NAME={sp.name} MERGED=1), "
+                         f"or set agent.endpoint to a server that serves it (make serve)")
+    base = _local_model(sp.config["model"]["model_name_or_path"])
+    dtype = str(sp.config["model"].get("dtype") or "auto")
+    with transformers_serve(log=log_dir / "serve.log", dtype=dtype, threads=a.get("serve_threads")) as url:
+        yield ({"base": Endpoint(url, base), "specialist": Endpoint(url, str(merged.resolve()))},
+               "transformers serve (started for this run; models by folder)")
+
+
+def cmd_eval(a, overrides: list[str]) -> int:
+    from . import evaluate
+
+    names = cfglib.select_names(a.names, a.all, lambda sp: (sp.path("exports") / "merged" / "config.json").is_file()
+                                or bool(sp.config["agent"].get("endpoint") or a.endpoint),
+                                "no specialist has a merged export to serve (make export-all MERGED=1) and no "
+                                "agent.endpoint is set", overlay=a.overlay, overrides=overrides)
+    for name in names:
+        sp = cfglib.specialist(name, overlay=a.overlay, overrides=overrides)
+        ag = sp.config["agent"]
+        task_set = a.tasks or ag.get("tasks") or sp.language
+        tasks = load_suite(task_set)
+        with tempfile.TemporaryDirectory(prefix="agent-eval-") as logs, \
+                endpoints_for(sp, Path(logs), a.endpoint) as (eps, serving):
+            r = evaluate.evaluate(sp, tasks, task_set, eps, limits_from(sp.config), seed=int(ag["sampling_seed"]),
+                                  samples=int(ag["bootstrap_samples"]), serving=serving, progress=not a.quiet)
+        s, p = r["sides"], r["paired"]
+        print(f"agent eval {name}: base {s['base']['resolved']}/{r['tasks']} -> {name} "
+              f"{s['specialist']['resolved']}/{r['tasks']} resolved (A/A {s['base_aa']['resolved']}/{r['tasks']}); "
+              f"McNemar p {p['mcnemar_p']:.3g}; {p['verdict']}; {r['skipped']['count']} skipped "
+              f"-> {sp.path('reports')}/agent.md", flush=True)
+    return 0
+
+
+def cmd_generate(a, overrides: list[str]) -> int:
+    from .generate import generate
+    from .runner import Endpoint
+    from .serving import transformers_serve
+
+    cfg = cfglib.load(a.name, overlay=a.overlay, overrides=overrides)
+    ag = cfg["agent"]
+    url = a.endpoint or ag.get("endpoint")
+    if a.name is None and not (url and a.model and a.tasks):
+        raise AgentError("agent generate: name a specialist, or give --endpoint, --model and --tasks")
+    task_set = a.tasks or ag.get("tasks") or cfg.get("language")
+    tasks = load_suite(task_set)
+    out = Path(a.out or Path("runs") / (a.name or a.model.replace("/", "_")))
+    limits = limits_from(cfg, a.temperature)
+    seed = int(ag["sampling_seed"])
+    with contextlib.ExitStack() as stack:
+        if url:
+            endpoint = Endpoint(url, a.model or a.name, ag.get("api_key") or "none")
+        else:  # serve the named specialist's merged model (or the base, for NAME=base) for this run
+            sp = cfglib.specialist(a.name, overlay=a.overlay, overrides=overrides)
+            folder = sp.path("exports") / "merged"
+            if not (folder / "config.json").is_file():
+                raise AgentError(f"{a.name}: no merged model at {folder} to serve (make export NAME={a.name} "
+                                 f"MERGED=1), or set agent.endpoint / ENDPOINT to a server")
+            served = stack.enter_context(transformers_serve(log=out / "serve.log", threads=ag.get("serve_threads"),
+                                                            dtype=str(cfg["model"].get("dtype") or "auto")))
+            endpoint = Endpoint(served, str(folder.resolve()))
+        s = generate(tasks, endpoint, limits, out=out, runs=a.runs, workers=a.workers, seed=seed, task_set=task_set,
+                     progress=not a.quiet)
+    print(f"generate: {s['attempts']} attempts on {s['tasks']} tasks ({s['already_finished']} already finished, "
+          f"{s['ran_now']} run now), {s['resolved']} resolved, {s['skipped']['count']} tasks skipped -> {out} "
+          f"(make extract SWE_DIR={out} RESOLVED_ONLY=1)", flush=True)
+    return 0
+
+
+def cmd_check(a, overrides: list[str]) -> int:
+    from .evaluate import split_runnable
+    from .runner import prove
+
+    sets = [a.tasks] if a.tasks else sorted(p.name for p in BUNDLED.iterdir() if p.is_dir())
+    bad = 0
+    for task_set in sets:
+        tasks = load_suite(task_set)
+        runnable, skipped = split_runnable(tasks)
+        failed = 0
+        with tempfile.TemporaryDirectory(prefix="agent-check-") as tmp:
+            for t in runnable:
+                r = prove(t, Path(tmp) / t.id, sandbox_setting=a.sandbox)
+                ok = r["fixed_passes"] and not r["unfixed_passes"]
+                failed += not ok
+                if not ok:
+                    print(f"{task_set}/{t.id}: unfixed {'passes' if r['unfixed_passes'] else 'fails'}, "
+                          f"fixed {'passes' if r['fixed_passes'] else 'fails'}", flush=True)
+        miss = ", ".join(skipped["missing_tools"]) or "-"
+        print(f"check {task_set}: {len(runnable) - failed} tasks proven, {failed} not, {skipped['count']} skipped "
+              f"(missing: {miss})", flush=True)
+        bad += failed
+    return 1 if bad else 0
+
+
+def cmd_swebench(a, overrides: list[str]) -> int:
+    from .swebench import run_swebench
+
+    return run_swebench(a.file, endpoint=a.endpoint, model=a.model, out=Path(a.out), workers=a.workers,
+                        extra=overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m agent", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("eval", help="base vs specialist on a task set -> reports/<name>/agent.md")
+    e.add_argument("names", nargs="*", metavar="NAME|KEY=VALUE")
+    e.add_argument("--all", action="store_true")
+    g = sub.add_parser("generate", help="new judged trajectories -> runs/<name>/")
+    g.add_argument("names", nargs="*", metavar="NAME|KEY=VALUE")
+    g.add_argument("--model", help="the model name at --endpoint (default: the specialist's name)")
+    g.add_argument("--out", help="output folder (default runs/<name>)")
+    g.add_argument("--runs", type=int, default=1, help="attempts per task")
+    g.add_argument("--workers", type=int, default=1, help="attempts at once")
+    g.add_argument("--temperature", type=float, default=None, help="default agent.temperature")
+    c = sub.add_parser("check", help="prove the bundled tasks: unfixed fails, the reference fix passes")
+    c.add_argument("--sandbox", default="auto")
+    s = sub.add_parser("swebench", help="a SWE-bench-format task file through mini-swe-agent's runner (Docker)")
+    s.add_argument("file")
+    s.add_argument("--model", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("extra", nargs="*", metavar="KEY=VALUE", help="mini-swe-agent config overrides")
+    for sp in (e, g, c, s):
+        sp.add_argument("--overlay", default=None, help="config overlay, e.g. configs/demo.yaml")
+        sp.add_argument("--tasks", default=None, help="a bundled suite (python, rust, typescript) or a folder")
+        sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    for sp in (e, g, s):
+        sp.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL (default agent.endpoint)")
+    a = p.parse_args(argv)
+    items = getattr(a, "names", []) or []
+    a.names = [x for x in items if "=" not in x]
+    overrides = list(a.extra) if a.cmd == "swebench" else [x for x in items if "=" in x]
+    if a.cmd == "generate":
+        if len(a.names) > 1:
+            p.error("generate takes one NAME")
+        a.name = a.names[0] if a.names else None
+    try:
+        return {"eval": cmd_eval, "generate": cmd_generate, "check": cmd_check, "swebench": cmd_swebench}[a.cmd](
+            a, overrides)
+    except (ConfigError, AgentError, TaskError, RuntimeError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

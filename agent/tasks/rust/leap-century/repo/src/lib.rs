@@ -1,0 +1,4 @@
+/// Whether year has a 29 February.
+pub fn is_leap(year: i32) -> bool {
+    year % 4 == 0
+}

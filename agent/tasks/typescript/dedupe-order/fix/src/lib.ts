@@ -1,0 +1,4 @@
+/** items without repeats. */
+export function dedupe(items: string[]): string[] {
+  return [...new Set(items)];
+}

@@ -1,0 +1,4 @@
+/** Degrees Fahrenheit in degrees Celsius. */
+export function fahrenheitToCelsius(f: number): number {
+  return (f - 32) * 5 / 9;
+}

@@ -1,0 +1,4 @@
+/** Whether year has a 29 February. */
+export function isLeap(year: number): boolean {
+  return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+}
