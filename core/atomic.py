@@ -255,8 +255,12 @@ class Transaction:
 
 
 def write_atomic(path: Path | str, text: str | bytes, mode: int | None = None) -> None:
-    """One file replaced at once (temp file beside it, then rename); on any error the old file stays."""
+    """One file replaced at once (temp file beside it, then rename); on any error the old file stays.
+
+    The caller holds the folder's lock: temp files a killed run left for this file are removed first."""
     path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as f:

@@ -1,6 +1,7 @@
 """How every entry point ends: Ctrl-C is one line and exit 130, a full disk one line and exit 2, never a traceback."""
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 
@@ -11,7 +12,9 @@ def run(prog: str, main: Callable[[], int | None], *, interrupted: str = "earlie
     Outputs are swapped in whole (core.atomic), so an interrupted run leaves what was there before; `interrupted`
     says so, or says what else the stage keeps (training keeps its checkpoints)."""
     try:
-        return main() or 0
+        code = main() or 0
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done: a late Ctrl-C must not turn it into a failure
+        return code
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted; {interrupted}", file=sys.stderr, flush=True)
         return 130
