@@ -3,6 +3,7 @@
     python -m export serpent              # adapter/ + adapter.gguf + model card + serving recipes + manifest.json
     python -m export serpent --merged     # also merged/: full weights, logits checked against base+adapter
     python -m export --all --force        # every trained specialist, replacing earlier exports
+    python -m export serpent paths.exports=elsewhere   # KEY=VALUE overrides, as every stage takes them
 """
 from __future__ import annotations
 
@@ -295,20 +296,22 @@ def serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("names", nargs="*")
+    p.add_argument("items", nargs="*", metavar="NAME|KEY=VALUE", help="specialists, then config overrides")
     p.add_argument("--all", action="store_true", help="every specialist with a trained adapter")
     p.add_argument("--overlay", default=None)
     p.add_argument("--merged", action="store_true", help="also write merged full weights (merged/)")
     p.add_argument("--force", action="store_true", help="replace an existing export")
-    a = p.parse_args(argv)
+    a = p.parse_intermixed_args(argv)
     from core.models import quiet_libraries
 
     quiet_libraries()
+    names = [x for x in a.items if "=" not in x]
+    overrides = [x for x in a.items if "=" in x]
     try:
-        names = cfglib.select_names(a.names, a.all, lambda sp: (sp.path("outputs") / "adapter").is_dir(),
+        names = cfglib.select_names(names, a.all, lambda sp: (sp.path("outputs") / "adapter").is_dir(),
                                     "no specialist has a trained adapter; run `make train NAME=...` first",
-                                    overlay=a.overlay)
-        specs = [cfglib.specialist(n, overlay=a.overlay) for n in names]
+                                    overlay=a.overlay, overrides=overrides)
+        specs = [cfglib.specialist(n, overlay=a.overlay, overrides=overrides) for n in names]
         done = []
         for sp in specs:
             m = export(sp, merged=a.merged, force=a.force)

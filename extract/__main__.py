@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in VERBS:  # looking at extracted data rather than extracting
         return datatools.main(argv)
-    p = argparse.ArgumentParser(prog="python -m extract", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m extract", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=datatools.EPILOG)
     src = p.add_argument_group("sources (name any to read only those; name none to read every default location)")
     src.add_argument("--db", type=Path, default=None,
                      help="opencode database (default: $OPENCODE_DB, else ~/.local/share/opencode/opencode.db)")
@@ -57,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             if not specs:
                 raise config.ConfigError(f"--lang {a.lang}: no specialist for it; known: "
                                          f"{', '.join(sorted({s.language for s in config.specialists()}))}")
-        agents = tuple(x.strip() for x in (a.agents or ",".join(ex.get("agents") or ["build", "build-*"])).split(",")
-                       if x.strip())
+        config.check_folder(a.out, "--out")
+        listed = ex.get("agents") or ["build", "build-*"]
+        agents = tuple(x.strip() for x in (a.agents or (listed if isinstance(listed, str) else ",".join(listed)))
+                       .split(",") if x.strip())
         named = [Source(kind, path) for kind, path in (
             ("opencode", a.db), ("opencode-json", a.opencode_storage), ("claude-code", a.claude_dir),
             ("codex", a.codex_dir), ("mini-swe-agent", a.swe_dir)) if path is not None]

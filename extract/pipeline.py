@@ -22,7 +22,7 @@ from core.config import Specialist
 from .outcome import OUTCOMES, assess
 from .redact import redact_session
 from .sources import Source, read, total_sessions, usable
-from .split import content_hash, side
+from .split import Templates, content_hash, side
 from .tools import toolset_for
 from .windows import WindowStats, Windower, estimate_tokens, tokenizer_counter
 from .writer import SpecialistWriter, dataset_card, swap_in
@@ -61,6 +61,7 @@ class Report:
     redactions: Counter = field(default_factory=Counter)
     duplicates_removed: int = 0
     examples: dict[str, list[str]] = field(default_factory=dict)
+    kept_rows: Counter = field(default_factory=Counter)  # rows skipped inside the sessions that were kept
 
 
 def run(s: Settings, progress: bool = True) -> dict[str, Any]:
@@ -79,11 +80,13 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
     counters: dict[str, Counter] = defaultdict(Counter)
     fingerprints: dict[str, Any] = {}
     seen_hashes: set[str] = set()
+    ids: Counter = Counter()  # kept sessions per id: a second run under one id gets its own
+    bar = None
     try:
         sources = usable(s.sources, s.notes)
         if not sources:
             raise opencode.StoreError("no agent logs found: " + "; ".join(s.notes) if s.notes else "no source given")
-        cutoff = _recent_cutoff(s, sources, read_opts, by_lang) if s.holdout == "recent" else None
+        templates, cutoff = _survey(s, sources, read_opts, by_lang)
         bar = tqdm(read(sources, read_opts, stats), total=total_sessions(sources), unit="session",
                    desc="extract", disable=not progress, file=sys.stderr)
         for session in bar:
@@ -105,13 +108,17 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             if outcome.label in s.drop_outcomes:
                 stats.skip_session(f"outcome {outcome.label}", session.id)
                 continue
+            reader_id = session.id
+            ids[reader_id] += 1
+            if ids[reader_id] > 1:  # two runs of one SWE-bench instance: one task, two sessions, counted as two
+                session.id = f"{reader_id}#{ids[reader_id]}"
             redact_session(session, report.redactions)
             used: dict[str, list[dict]] = defaultdict(list)
             for c in session.tool_calls:
                 used[c.name].append(c.arguments)
             tools = toolset_for(used, session.toolset, session.source)
             windows = Windower(sp.system_prompt, tools, s.window_tokens, count).windows(session, wstats[sp.name])
-            split = side(session, s.test_fraction, recent_after=cutoff)
+            split = side(session, s.test_fraction, recent_after=cutoff, templates=templates)
             w = writers.get(sp.name) or writers.setdefault(sp.name, SpecialistWriter(staging, sp.name))
             fp = fingerprints.setdefault(sp.name, hashlib.sha256())
             c = counters[sp.name]
@@ -132,6 +139,7 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                 encoded = json.dumps(row, sort_keys=True, ensure_ascii=False).encode()
                 fp.update(split.encode() + encoded)
                 w.add(split, row, len(encoded))
+            report.kept_rows.update(stats.rows_in(reader_id))
         bar.close()
         names = []
         for name, w in writers.items():
@@ -157,16 +165,30 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             manifest["specialists"] = {**kept, **manifest["specialists"]}
         swap_in(staging, s.out, names, stale, manifest)
         return manifest
+    except BaseException:
+        if bar is not None:  # the error line that follows starts on a clean line, not after a half-drawn bar
+            bar.leave = False
+            bar.close()
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _recent_cutoff(s: Settings, sources, read_opts, by_lang) -> int | None:
-    """The creation time (ms) from which the newest test_fraction of the sessions that would be kept start."""
-    times = sorted(ses.time_created for ses in read(sources, read_opts, opencode.ReadStats())
-                   if classify(ses, min_score=s.min_score, margin=s.margin).language in by_lang)
+def _survey(s: Settings, sources, read_opts, by_lang) -> tuple[Templates | None, int | None]:
+    """One pass before the split: the template text first prompts share (holdout hash), or the creation time (ms)
+    from which the newest test_fraction of the sessions that would be kept start (holdout recent)."""
+    templates, times = Templates(), []
+    for ses in read(sources, read_opts, opencode.ReadStats()):
+        if s.holdout == "recent":
+            if classify(ses, min_score=s.min_score, margin=s.margin).language in by_lang:
+                times.append(ses.time_created)
+        else:
+            templates.add(ses)
+    if s.holdout != "recent":
+        return templates.freeze(), None
+    times.sort()
     k = int(len(times) * s.test_fraction)
-    return times[-k] if k else None
+    return None, (times[-k] if k else None)
 
 
 def _load_tokenizer(name: str):
@@ -187,7 +209,9 @@ def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: f
         "sessions_seen": stats.counts["sessions seen"],
         "sessions_kept": sum(v["train_sessions"] + v["test_sessions"] for v in report.per_specialist.values()),
         "sessions_skipped": dict(sorted(stats.sessions.items())),
-        "rows_skipped": dict(sorted((k, v) for k, v in stats.rows.items() if v)),
+        "rows_skipped": dict(sorted((k, v) for k, v in report.kept_rows.items() if v)),
+        "rows_skipped_elsewhere": dict(sorted((k, v) for k, v in (stats.rows - report.kept_rows).items()
+                                                         if v)),
         "skipped_examples": stats.examples,
         "tool_outputs_cut": stats.counts["tool outputs cut"],
         "outcomes": {k: sum(v.get(f"outcome_{k}", 0) for v in report.per_specialist.values()) for k in OUTCOMES},
@@ -204,13 +228,24 @@ def summary_table(manifest: dict[str, Any]) -> str:
                      v["assistant_steps"], v["tool_calls"], v["cut_steps"]))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    over = [f"{n} {v['over_budget_steps']}" for n, v in sorted(manifest["specialists"].items())
+            if v.get("over_budget_steps")]
     no_test = [n for n, v in sorted(manifest["specialists"].items()) if not v["test_windows"]]
-    warn = [f"warning: no held-out sessions for {', '.join(no_test)}: they cannot be evaluated; raise "
-            f"extract.test_fraction or extract more sessions"] if no_test else []
+    warn = [f"warning: no held-out sessions for {', '.join(no_test)}: they cannot be evaluated. When their sessions "
+            f"are runs of a few tasks, set extract.holdout=recent (the newest sessions are held out, whatever their "
+            f"task); else raise extract.test_fraction or extract more sessions"] if no_test else []
     skipped = ", ".join(f"{k}: {v}" for k, v in manifest["sessions_skipped"].items() if v) or "none"
     rows = ", ".join(f"{k}: {v}" for k, v in manifest["rows_skipped"].items()) or "none"
+    elsewhere = manifest.get("rows_skipped_elsewhere") or {}
     red = ", ".join(f"{k}: {v}" for k, v in manifest["redactions"].items()) or "none"
     return "\n".join(lines + [
         f"sessions seen {manifest['sessions_seen']}, kept {manifest['sessions_kept']}, "
         f"duplicates removed {manifest['duplicates_removed']}, tool outputs cut {manifest['tool_outputs_cut']}",
-        f"sessions skipped: {skipped}", f"rows skipped (sessions kept): {rows}", f"redactions: {red}", *warn])
+        f"sessions skipped: {skipped}", f"rows skipped (sessions kept): {rows}",
+        *([f"rows skipped outside the kept sessions (orphans, sessions left out): " + ", ".join(f"{k}: {v}" for k, v in elsewhere.items())]
+          if elsewhere else []),
+        f"redactions: {red}",
+        "steps are assistant steps (one model response each: its text and tool calls); a turn is a user prompt "
+        "and the steps that answer it",
+        *([f"steps longer than extract.window_tokens on their own, kept whole (their text is never cut): "
+           f"{', '.join(over)}"] if over else []), *warn])

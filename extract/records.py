@@ -52,6 +52,7 @@ class Session:
     toolset: list[str] | None = None  # names of the tools the agent had by default; None: opencode's build set
     subagents: list[str] = field(default_factory=list)  # ids of subagent runs linked to this session
     resolved: bool | None = None  # SWE-bench: the harness's verdict; None: not evaluated
+    task: str | None = None  # what the source says the task is (a SWE-bench instance id); None: the first prompt
 
     @property
     def steps(self) -> list[Step]:

@@ -50,7 +50,7 @@ def workspace(tmp_path_factory, sample_store, tiny_base) -> dict:
 
     root = tmp_path_factory.mktemp("workspace")
     overlay = root / "overlay.yaml"
-    cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    cfg = config.read_overlay(REPO / "configs" / "demo.yaml")  # with the tiny.yaml it extends
     cfg["paths"] = {k: str(root / k) for k in ("data", "outputs", "reports", "exports")}
     cfg["extract"]["tokenizer"] = str(tiny_base)
     cfg["extract"]["test_fraction"] = 0.4

@@ -36,29 +36,12 @@ def say(*args, **kwargs) -> None:
         print(*args, **kwargs, flush=True)
 
 
-def known_fields() -> dict[str, set[str]]:
-    """The field names of the library config objects each section feeds."""
-    from peft import LoraConfig
-    from trl import ModelConfig, SFTConfig
-
-    return {"sft": {f.name for f in dataclasses.fields(SFTConfig)},
-            "lora": {f.name for f in dataclasses.fields(LoraConfig)},
-            "model": {f.name for f in dataclasses.fields(ModelConfig)}}
-
-
-def check_keys(cfg: dict[str, Any], known: dict[str, set[str]], where: str) -> None:
-    for section, fields in known.items():
-        unknown = sorted(set(cfg.get(section) or {}) - fields)
-        if unknown:
-            raise ConfigError(f"{where}: {section}.{unknown[0]} is not a field of "
-                              f"{ {'sft': 'trl.SFTConfig', 'lora': 'peft.LoraConfig', 'model': 'trl.ModelConfig'}[section]}"
-                              + (f" (also unknown: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""))
+known_fields = cfglib.known_fields  # the field names of the library config objects each section feeds
 
 
 def load_specialist(name: str, overlay: str | None, overrides: list[str]) -> Specialist:
-    known = known_fields()
-    sp = cfglib.specialist(name, overlay=overlay, overrides=overrides, known=known)
-    check_keys(sp.config, known, f"configs/{name}.yaml" + (f" + {overlay}" if overlay else ""))
+    """The specialist's config, every key and value checked (core.config.validate), packing resolved."""
+    sp = cfglib.specialist(name, overlay=overlay, overrides=overrides)
     resolve_packing(sp.config)
     return sp
 
@@ -238,7 +221,7 @@ def training_rows(sp: Specialist, tok, ds, how: str):
 def describe_lengths(lengths: list[int], max_length: int | None) -> str:
     if not lengths:
         return "no windows"
-    q = statistics.quantiles(lengths, n=20) if len(lengths) > 1 else [lengths[0]] * 19
+    q = statistics.quantiles(lengths, n=20, method="inclusive") if len(lengths) > 1 else [lengths[0]] * 19
     over = sum(n > max_length for n in lengths) if max_length else 0
     return (f"tokens per window: min {min(lengths)}, median {int(statistics.median(lengths))}, p95 {int(q[18])}, "
             f"max {max(lengths)}; {over} of {len(lengths)} over max_length {max_length}")
@@ -266,12 +249,27 @@ def over_length(encoded, args) -> dict[str, Any]:
     return report
 
 
-def describe_over_length(report: dict[str, Any]) -> str | None:
+def describe_over_length(report: dict[str, Any], sp: Specialist | None = None) -> str | None:
     if not report["over_max_length"]:
         return None
     return (f"{report['over_max_length']} of {report['windows']} train windows are longer than max_length "
-            f"{report['max_length']}; {report['action']}. Re-extract with extract.window_tokens <= "
-            f"{report['max_length']} to avoid it.")
+            f"{report['max_length']}; {report['action']}. {_window_advice(report['max_length'], sp)}")
+
+
+def _window_advice(max_length: int, sp: Specialist | None) -> str:
+    """What re-extraction fixes it: a smaller window budget, or windows measured in the base's own tokens."""
+    settings = {}
+    if sp is not None:
+        manifest = Path(sp.config["paths"]["data"]) / "manifest.json"
+        settings = json.loads(manifest.read_text()).get("settings", {}) if manifest.is_file() else {}
+    budget, counter = settings.get("window_tokens"), str(settings.get("token_counter") or "")
+    if budget is not None and budget <= max_length and sp is not None:
+        base = sp.config["model"]["model_name_or_path"]
+        how = ("estimated at 3 characters a token" if counter.startswith("estimate")
+               else f"counted with {counter}'s tokenizer")
+        return (f"The windows were cut to extract.window_tokens {budget} {how}, which is off for this base: "
+                f"re-extract with extract.tokenizer={base} to measure them in its tokens")
+    return f"Re-extract with extract.window_tokens <= {max_length} to avoid it."
 
 
 def dry_run(sp: Specialist) -> None:
@@ -286,7 +284,7 @@ def dry_run(sp: Specialist) -> None:
     print(f"dataset {sp.path('data')}: train {len(ds['train'])} windows, test {len(ds.get('test', []))} windows")
     print(f"trained tokens found by {MASKING[how]}")
     print(describe_lengths([len(ids) for ids, _ in encoded], sp.config["sft"].get("max_length")))
-    note = describe_over_length(over_length(encoded, sft_config(sp, sp.path("outputs") / "checkpoints")))
+    note = describe_over_length(over_length(encoded, sft_config(sp, sp.path("outputs") / "checkpoints")), sp)
     if note:
         print(note)
 
@@ -323,7 +321,7 @@ def inspect(sp: Specialist, n: int = 3) -> None:
           f"{len(encoded)} train windows" + (f" (the first {len(encoded)} of {len(rows)})" if len(rows) > len(encoded)
                                              else ""))
     print(describe_lengths([len(ids) for ids, _ in encoded], args.max_length))
-    note = describe_over_length(over_length(encoded, args))
+    note = describe_over_length(over_length(encoded, args), sp)
     if note:
         print(note)
 
@@ -350,7 +348,7 @@ def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any]:
     train_rows, test, encoded = training_rows(sp, tok, ds, how)
     report = over_length(encoded, args)
     if report["over_max_length"]:
-        say(f"{sp.name}: {describe_over_length(report)}", file=sys.stderr)
+        say(f"{sp.name}: {describe_over_length(report, sp)}", file=sys.stderr)
     if len(encoded) == len(ds["train"]) and report["windows_dropped"] == len(encoded):
         raise ConfigError(f"{sp.name}: no train window has a trained token within its first max_length "
                           f"{args.max_length} tokens; raise sft.max_length or re-extract with a smaller "
