@@ -78,7 +78,7 @@ def generate(model, tok, turns: list[Turn], *, batch_size: int = 8, max_new_toke
     import torch
     from transformers import GenerationConfig
 
-    from .loss import MIN_SHARED_PREFIX, batches, common_prefix, prefix_cache
+    from core.loss import MIN_SHARED_PREFIX, batches, common_prefix, prefix_cache
 
     prompts = [list(tok.apply_chat_template(t.history, tools=t.tools, add_generation_prompt=True, tokenize=True,
                                             return_dict=True)["input_ids"]) for t in turns]
@@ -229,6 +229,11 @@ def evaluate_turns(model, tok, turns: list[Turn], available: int, *, batch_size:
 
 
 def verdict(r: dict[str, Any]) -> str:
+    from .report import too_few
+
+    few = too_few(r.get("sessions"))
+    if few:
+        return few
     d = r["delta_ci95"].get("next_action") or []
     if d and d[0] > 0:
         return "better than base (95% interval of the next-action accuracy change above 0)"

@@ -164,8 +164,10 @@ def base_config(name: str, base: str, revision: str | None = None) -> dict[str, 
     from huggingface_hub import constants
     from transformers import PretrainedConfig
 
+    from core.models import hub_options
+
     try:
-        cfg, _ = PretrainedConfig.get_config_dict(base, revision=revision or "main")
+        cfg, _ = PretrainedConfig.get_config_dict(base, revision=revision or "main", **hub_options(base))
     except (OSError, ValueError) as e:
         where = ("its config.json is not in the Hugging Face cache and the Hub is offline (HF_HUB_OFFLINE=1)"
                  if constants.HF_HUB_OFFLINE else "its config.json could not be read from the Hub")

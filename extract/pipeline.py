@@ -192,9 +192,10 @@ def _survey(s: Settings, sources, read_opts, by_lang) -> tuple[Templates | None,
 
 
 def _load_tokenizer(name: str):
-    from transformers import AutoTokenizer
+    """extract.tokenizer: a local folder or a Hub id, loaded as train loads the base's (one line when it cannot be)."""
+    from core.models import load_tokenizer
 
-    return AutoTokenizer.from_pretrained(name)
+    return load_tokenizer({"model_name_or_path": name}, key="extract.tokenizer")
 
 
 def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: float) -> dict[str, Any]:

@@ -361,13 +361,14 @@ def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any]:
         shutil.rmtree(ckpt)  # a fresh run; checkpoints of an earlier run would be mixed into this one
     state.wait_for_everyone()
     model = load_model(sp.config["model"], for_training=True)
-    trainer = SpecialistTrainer(model=model, args=args, train_dataset=train_rows, eval_dataset=test,
-                                processing_class=tok, peft_config=lora_config(sp))
-    before = trainer.evaluate()["eval_loss"] if test is not None and not (resume and last) else None
+    trainer = SpecialistTrainer(model=model, args=args, train_dataset=train_rows, processing_class=tok,
+                                peft_config=lora_config(sp))
+    held_out = (lambda: _held_out_loss(sp, tok, trainer.model, ds["test"])) if test is not None else (lambda: None)
+    before = held_out() if not (resume and last) else None
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=str(last) if resume and last else None)
     wall = time.time() - t0
-    after = trainer.evaluate()["eval_loss"] if test is not None else None
+    after = held_out()
     tokens = int(trainer.state.num_input_tokens_seen or 0)
     base = sp.config["model"]["model_name_or_path"]
     summary = {
@@ -383,6 +384,15 @@ def train(sp: Specialist, *, resume: bool = False) -> dict[str, Any]:
     }
     _save(trainer, tok, out, summary, state)
     return summary
+
+
+def _held_out_loss(sp: Specialist, tok, model, rows) -> float:
+    """Eval's loss on the test split (core.loss), so that what training prints is what `make eval` reports; every
+    process computes it (a sharded model's forward needs them all)."""
+    from core.loss import held_out_loss
+
+    return round(held_out_loss(model, tok, rows, sp.config["sft"].get("max_length"),
+                               batch_size=int((sp.config.get("eval") or {}).get("batch_size") or 8)), 4)
 
 
 def _last_checkpoint(ckpt: Path) -> Path | None:
