@@ -58,11 +58,13 @@ Fine-tuned with TRL's SFTTrainer on {training.get('train_windows', '?')} windows
 in {sp.language} (tool calls included), loss on assistant turns only.
 
 ## Use
+`adapter` is the folder holding this card (the workbench writes it to `<paths.exports>/{sp.name}/adapter`).
 ```python
 from peft import AutoPeftModelForCausalLM
 from transformers import AutoTokenizer
-model = AutoPeftModelForCausalLM.from_pretrained("exports/{sp.name}/adapter")
-tokenizer = AutoTokenizer.from_pretrained("exports/{sp.name}/adapter")
+adapter = "path/to/{sp.name}/adapter"  # this folder
+model = AutoPeftModelForCausalLM.from_pretrained(adapter)  # loads the base named in adapter_config.json, then this
+tokenizer = AutoTokenizer.from_pretrained(adapter)
 ```
 
 ## Evaluation
@@ -222,11 +224,15 @@ def modelfile(name: str, base: str, out: Path, adapter: str = "./adapter") -> st
     lines = [f"# ollama create {name} -f {out / 'Modelfile'}",
              "# FROM must be the exact base the adapter was trained on (unquantized is best)."]
     local = Path(base).expanduser()
+    source = base
     if local.exists():
-        if not local.is_absolute():
-            rel = os.path.relpath(os.path.abspath(local), os.path.abspath(out))
-            lines.append(f"# {base} is the base folder as configured; Ollama reads a relative FROM from this "
-                         f"Modelfile's folder, where it is {rel}.")
+        if local.is_absolute():
+            lines.append(f"# FROM is the base folder as configured ({base}), an absolute path.")
+        else:
+            # Ollama reads a relative FROM from the Modelfile's folder, not from where `ollama create` runs
+            source = os.path.relpath(os.path.abspath(local), os.path.abspath(out))
+            lines.append(f"# FROM is the base folder as configured ({base}), written relative to this Modelfile's "
+                         f"folder, which is where Ollama reads a relative path from.")
     else:
         lines += [f"# {base} is a Hugging Face Hub id, which Ollama cannot pull. Download the base first:",
                   f"#   hf download {base} --local-dir <folder>",
@@ -237,7 +243,7 @@ def modelfile(name: str, base: str, out: Path, adapter: str = "./adapter") -> st
                      "for Llama, Mistral and Gemma bases.")
     else:
         lines.append("# ADAPTER: the PEFT safetensors adapter, which Ollama converts itself for this base.")
-    return "\n".join(lines) + f"\nFROM {base}\nADAPTER {adapter}\n"
+    return "\n".join(lines) + f"\nFROM {source}\nADAPTER {adapter}\n"
 
 
 # The tool-call format a chat template writes (a marker in the template) -> vLLM's --tool-call-parser; first match wins.
@@ -278,7 +284,11 @@ def serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any
         names = [m["specialist"] for m in ms]
         rank = max(int(m.get("lora_max_rank") or m.get("lora_rank") or 16) for m in ms)
         max_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), rank)
-        modules = " \\\n  ".join(f"{n}={exports_root / n / 'adapter'}" for n in names)
+        # every path from the script's own folder, so it runs from anywhere (and after the exports are moved)
+        modules = " \\\n  ".join(f'{n}="$here/{n}/adapter"' for n in names)
+        local = Path(b).expanduser()
+        served = f'"$here/{os.path.relpath(os.path.abspath(local), os.path.abspath(exports_root))}"' \
+            if local.exists() and not local.is_absolute() else b
         template = exports_root / names[0] / "adapter" / "chat_template.jinja"
         parser = vllm_tool_parser(template.read_text() if template.is_file() else None)
         tools = (f"  --enable-auto-tool-choice --tool-call-parser {parser} \\\n" if parser else "")
@@ -286,7 +296,8 @@ def serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, Any
                 "# --enable-auto-tool-choice --tool-call-parser <name> (vLLM's tool calling docs list the names).\n")
         script = ("#!/usr/bin/env sh\n# Serve the base with every exported specialist as a named LoRA module (OpenAI API,\n"
                   "# pick one with \"model\": \"<name>\").\n" + note +
-                  f"exec vllm serve {b} \\\n  --enable-lora --max-loras {len(names)} --max-lora-rank {max_rank} \\\n"
+                  'here="$(cd "$(dirname "$0")" && pwd)"\n'
+                  f"exec vllm serve {served} \\\n  --enable-lora --max-loras {len(names)} --max-lora-rank {max_rank} \\\n"
                   f"{tools}  --lora-modules \\\n  {modules}\n")
         tmp = exports_root / f".serve_vllm-{uuid.uuid4().hex[:8]}.sh"
         tmp.write_text(script)
