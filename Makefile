@@ -143,7 +143,7 @@ demo: $(STAMP)
 	@echo "== 6/6 export"
 	$(PY) -m export --all $(DEMO) --force $(ARGS)
 	@echo
-	$(PY) -m eval --summary $(DEMO)
+	$(PY) -m eval --summary $(DEMO) $(ARGS)
 
 test: export HF_HUB_OFFLINE := 1
 test: $(STAMP)

@@ -203,7 +203,7 @@ def sample(turn: Turn, sides: dict[str, tuple[Parsed, TurnScore]], chars: int = 
 
 
 def evaluate_turns(model, tok, turns: list[Turn], available: int, *, batch_size: int, max_new_tokens: int,
-                   samples: int = 3) -> dict[str, Any]:
+                   samples: int = 3, min_sessions: int | None = None) -> dict[str, Any]:
     """Base (adapter disabled) and adapter on the same turns: counts, rates, intervals and a few examples."""
     parser = TurnParser(tok)
     with model.disable_adapter():  # the base: the same weights in memory, the adapter switched off
@@ -215,6 +215,8 @@ def evaluate_turns(model, tok, turns: list[Turn], available: int, *, batch_size:
         "recorded_with_call": sum(t.reference != [] for t in turns),
         "sessions": len({t.session_id for t in turns}),
     }
+    if min_sessions is not None:
+        result["min_sessions"] = min_sessions
     for side, scores in (("base", base), ("adapter", tuned)):
         r = rates(scores)
         for key, _, _ in METRICS:
@@ -229,9 +231,9 @@ def evaluate_turns(model, tok, turns: list[Turn], available: int, *, batch_size:
 
 
 def verdict(r: dict[str, Any]) -> str:
-    from .report import too_few
+    from .report import MIN_SESSIONS, too_few
 
-    few = too_few(r.get("sessions"))
+    few = too_few(r.get("sessions"), r.get("min_sessions", MIN_SESSIONS))
     if few:
         return few
     d = r["delta_ci95"].get("next_action") or []

@@ -100,7 +100,7 @@ def build(specs: list[Specialist], *, next_action: bool | None = None) -> dict[s
                 cell()
     sessions = {col: len(set(tests[col]["session_id"])) for col in columns}
     m = {"rows": rows, "columns": columns, "loss": loss, "next_action": acts, "trained_tokens": tokens,
-         "sessions": sessions,
+         "sessions": sessions, "min_sessions": eval_setting(first, "min_sessions"),
          "turns": turns_counted if next_action else None, "notes": notes,
          "base_model": first.config["model"]["model_name_or_path"]}
     m["diagonal"] = diagonal(m)
@@ -115,7 +115,7 @@ def diagonal(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if col not in m["rows"]:
             continue
         n = (m.get("sessions") or {}).get(col)
-        if n is not None and n < MIN_SESSIONS:
+        if n is not None and n < m.get("min_sessions", MIN_SESSIONS):
             out[col] = {"too_few": n}
             continue
         own = m["rows"].index(col)
@@ -162,7 +162,8 @@ def diagonal_lines(m: dict[str, Any]) -> list[str]:
     lost, few = misses(m), too_few(m)
     lines = [f"the diagonal does not win {x}" for x in lost]
     if few:
-        lines.append(f"too few held-out sessions to judge the diagonal (a verdict needs {MIN_SESSIONS}): "
+        lines.append(f"too few held-out sessions to judge the diagonal (a verdict needs "
+                     f"{m.get('min_sessions', MIN_SESSIONS)}, eval.min_sessions): "
                      + ", ".join(few))
     judged = [c for c, e in m["diagonal"].items() if "too_few" not in e]
     if not lost and judged:

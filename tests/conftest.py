@@ -56,6 +56,7 @@ def workspace(tmp_path_factory, sample_store, tiny_base) -> dict:
     cfg["extract"]["test_fraction"] = 0.4
     cfg["model"]["model_name_or_path"] = str(tiny_base)
     cfg["sft"].update(max_steps=6, logging_steps=3, save_steps=3, max_length=1536)
+    cfg["eval"]["min_sessions"] = 1  # verdicts on a 4-session sample: the verdict logic; the default 6 has its own tests
     overlay.write_text(yaml.safe_dump(cfg))
     specs = config.specialists(overlay=overlay)
     ex = config.load(overlay=overlay)["extract"]
