@@ -36,19 +36,22 @@ class Templates:
 
     def __init__(self, sessions: Iterable[Session] = ()):
         self.common: set[str] = set()
-        self._seen: dict[str, set[str]] = {}  # one entry per different task: its trigrams
+        self._seen: set[str] = set()  # a digest per different task: a task id, or a normalised prompt
+        self._df: Counter = Counter()  # trigram -> different tasks whose first prompt has it
         for s in sessions:
             self.add(s)
 
     def add(self, session: Session) -> None:
         text = first_prompt(session)
         who = "task:" + session.task if session.task else "prompt:" + " ".join(_NON_WORD.sub(" ", text.lower()).split())
-        self._seen.setdefault(who, shingles(text))
+        digest = hashlib.sha256(who.encode()).hexdigest()[:16]
+        if digest not in self._seen:
+            self._seen.add(digest)
+            self._df.update(shingles(text))
 
     def freeze(self) -> "Templates":
-        df = Counter(sh for shs in self._seen.values() for sh in shs)
-        self.common = {sh for sh, n in df.items() if n >= TEMPLATE_TASKS}
-        self._seen = {}
+        self.common = {sh for sh, n in self._df.items() if n >= TEMPLATE_TASKS}
+        self._seen, self._df = set(), Counter()
         return self
 
 

@@ -150,6 +150,12 @@ def sft_config(sp: Specialist, output_dir: Path, **overrides):
     if _accelerator() is None:
         args.setdefault("use_cpu", True)  # and, under torchrun / accelerate launch, the gloo backend
         args.setdefault("dataloader_pin_memory", False)
+    # TRL's SFTConfig turns checkpointing on under its deprecated name, and transformers warns about that name on every
+    # run: the same setting under the new name (a config's gradient_checkpointing is read as activation_checkpointing)
+    if args.get("gradient_checkpointing") is not None:
+        args.setdefault("activation_checkpointing", args["gradient_checkpointing"])
+    args.setdefault("activation_checkpointing", True)
+    args["gradient_checkpointing"] = None
     args.setdefault("include_num_input_tokens_seen", "non_padding")
     args.setdefault("run_name", sp.name)
     return SFTConfig(output_dir=str(output_dir), **args)
