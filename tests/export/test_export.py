@@ -244,7 +244,7 @@ def test_serve_vllm_names_every_exported_adapter(private):
     assert "--max-lora-rank 16" in script
     assert "--enable-auto-tool-choice --tool-call-parser hermes" in script  # the tiny base's <tool_call> template
     for name in ("forge", NAME):
-        assert f"{name}={private['exports'] / name / 'adapter'}" in script
+        assert f'{name}="$here/{name}/adapter"' in script  # from the script's own folder
         modelfile = (private["exports"] / name / "Modelfile").read_text()
         assert f"ollama create {name} " in modelfile and "\nFROM ../../base\n" in modelfile
 
@@ -260,7 +260,7 @@ def test_serve_vllm_max_lora_rank_covers_the_largest_adapter_rank(tmp_path):
     assert "--max-lora-rank 64" in script and "--max-loras 3" in script
     assert "vllm serve Qwen/Qwen2.5-Coder-1.5B-Instruct " in script
     for name in ("serpent", "forge", "prism"):
-        assert f"{name}={tmp_path / name / 'adapter'}" in script
+        assert f'{name}="$here/{name}/adapter"' in script
     # no adapter folder here, so no chat template to read the tool-call format from: the script says so
     assert "--tool-call-parser" not in script.split("exec")[1] and "No vLLM tool-call parser is known" in script
 
