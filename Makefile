@@ -33,6 +33,10 @@ LAUNCH ?=
 GPUS ?=
 N ?=
 CYCLE ?=
+INDEX ?= 0
+SPLIT ?= train
+A ?=
+B ?=
 PRETRAIN_STEPS ?= 100
 TASKS ?=
 ENDPOINT ?=
@@ -54,13 +58,15 @@ train_cmd = $(if $(LAUNCH),$(VENV)/bin/accelerate launch --config_file $(accel_f
 check_launch = $(if $(LAUNCH),@test -f $(accel_file) || { echo "LAUNCH=$(LAUNCH): no $(accel_file) (ddp, fsdp, zero2, zero3 or a .yaml path)"; exit 2; })
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup serve-setup serve serve-check serve-reload extract data-report train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check demo test clean-demo
+.PHONY: help setup serve-setup serve serve-check serve-reload extract data-report analyze show compare export-jsonl train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
 	@echo "make extract [DB=...] [CLAUDE_DIR=...] [CODEX_DIR=...] [SWE_DIR=... SWE_REPORTS=... RESOLVED_ONLY=1] [OPENCODE_STORAGE=...] [OPENCODE_EXPORT=...] [DATA=...]"
 	@echo "                                 agent logs -> data/<specialist>/ (no source named: every default location)"
 	@echo "make data-report                 counts, lengths, tools, outcomes, plots -> reports/data/"
+	@echo "make analyze | show NAME=serpent [INDEX=0] [SPLIT=test] | compare A=data-old B=data | export-jsonl NAME=serpent"
+	@echo "                                 the data tools (python -m extract analyze|show|compare|export-jsonl)"
 	@echo "make train NAME=serpent [ARGS='learning_rate=1e-4'] [RESUME=1] [DRY_RUN=1]"
 	@echo "make train NAME=serpent LAUNCH=ddp|fsdp|zero2|zero3 [GPUS=N]   several GPUs, accelerate launch"
 	@echo "make inspect NAME=serpent [N=3]   N training windows, trained tokens in colour, and the trained share"
@@ -80,7 +86,8 @@ help:
 	@echo "make agent-check [TASKS=python]  every bundled task: unfixed fails, the reference fix passes"
 	@echo "make demo                       the whole flow on a bundled sample store and a tiny offline model"
 	@echo "make test                       the test suite, end-to-end flow included (ARGS='-m \"not slow\"' skips it)"
-	@echo "CONFIG=configs/demo.yaml applies an overlay to any target."
+	@echo "CONFIG=configs/tiny.yaml applies an overlay to any target; ARGS='k=v ...' adds config overrides to any"
+	@echo "target (make test: pytest's arguments)."
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -142,9 +149,26 @@ sources := $(foreach p,$(DB),--db $(p)) $(foreach p,$(OPENCODE_STORAGE),--openco
 extract: $(STAMP)
 	$(PY) -m extract $(sources) $(if $(DATA),--out $(DATA)) $(overlay) $(ARGS)
 
+data_dir := $(if $(DATA),--data $(DATA))
+
 data-report: $(STAMP)
-	$(PY) -m extract analyze $(if $(DATA),--data $(DATA)) $(overlay)
-	$(PY) -m extract report $(if $(DATA),--data $(DATA)) $(overlay)
+	$(PY) -m extract analyze $(data_dir) $(overlay) $(ARGS)
+	$(PY) -m extract report $(data_dir) $(overlay) $(ARGS)
+
+analyze: $(STAMP)
+	$(PY) -m extract analyze $(data_dir) $(overlay) $(ARGS)
+
+show: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make show NAME=<specialist> [INDEX=0] [SPLIT=train|test]"; exit 2; }
+	$(PY) -m extract show $(NAME) $(INDEX) --split $(SPLIT) $(data_dir) $(overlay) $(ARGS)
+
+compare: $(STAMP)
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<datasets folder> B=<datasets folder>"; exit 2; }
+	$(PY) -m extract compare $(A) $(B) $(overlay) $(ARGS)
+
+export-jsonl: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make export-jsonl NAME=<specialist>"; exit 2; }
+	$(PY) -m extract export-jsonl $(NAME) $(data_dir) $(overlay) $(ARGS)
 
 train: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make train NAME=<specialist>"; exit 2; }
@@ -168,10 +192,10 @@ eval-all: $(STAMP)
 
 export: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make export NAME=<specialist>"; exit 2; }
-	$(PY) -m export $(NAME) $(overlay) $(if $(MERGED),--merged) $(if $(FORCE),--force)
+	$(PY) -m export $(NAME) $(overlay) $(if $(MERGED),--merged) $(if $(FORCE),--force) $(ARGS)
 
 export-all: $(STAMP)
-	$(PY) -m export --all $(overlay) $(if $(MERGED),--merged) $(if $(FORCE),--force)
+	$(PY) -m export --all $(overlay) $(if $(MERGED),--merged) $(if $(FORCE),--force) $(ARGS)
 
 # The unattended loop (cron it): harvest every source, train candidates where data grew, gate on validation.
 cycle: $(STAMP)
@@ -195,15 +219,15 @@ demo: $(STAMP)
 	$(PY) -m sample.tiny_model --store demo/pretrain/opencode.db --out demo/base --hidden-size 128 --vocab-size 4096 \
 		--pretrain-steps $(PRETRAIN_STEPS)
 	@echo "== 3/6 extract (windows measured with the tiny tokenizer)"
-	$(PY) -m extract --db demo/store/opencode.db $(DEMO) --quiet
+	$(PY) -m extract --db demo/store/opencode.db $(DEMO) --quiet $(ARGS)
 	@echo "== 4/6 train"
-	$(PY) -m train --all $(DEMO)
+	$(PY) -m train --all $(DEMO) $(ARGS)
 	@echo "== 5/6 eval"
-	$(PY) -m eval --all $(DEMO)
+	$(PY) -m eval --all $(DEMO) $(ARGS)
 	@echo "== 6/6 export"
-	$(PY) -m export --all $(DEMO) --force
+	$(PY) -m export --all $(DEMO) --force $(ARGS)
 	@echo
-	$(PY) -m eval --summary $(DEMO)
+	$(PY) -m eval --summary $(DEMO) $(ARGS)
 
 test: export HF_HUB_OFFLINE := 1
 test: $(STAMP) $(SERVE_STAMP) $(AGENT_STAMP)

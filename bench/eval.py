@@ -1,4 +1,4 @@
-"""Held-out loss throughput: the batched evaluation (eval.loss.window_losses) against a plain loop, same windows.
+"""Held-out loss throughput: the batched evaluation (core.loss.window_losses) against a plain loop, same windows.
 
     .venv/bin/python bench/eval.py                  # the demo's data and base if `make demo` left them in demo/
     .venv/bin/python bench/eval.py --batch-size 16 --repeats 5
@@ -94,7 +94,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
-    from eval.loss import encode, window_losses
+    from core.loss import encode, window_losses
     from core.data import load_specialist_dataset
     from core.masking import training_template
     from core.models import load_tokenizer, quiet_libraries
@@ -120,7 +120,7 @@ def main() -> None:
         "one at a time (plain loop)": lambda: plain_loop(model, encoded),
         "batched, no shared prefix": lambda: window_losses(model, encoded, batch_size=a.batch_size, pad_id=pad,
                                                            share_prefix=False),
-        "batched (eval.loss.window_losses)": lambda: window_losses(model, encoded, batch_size=a.batch_size,
+        "batched (core.loss.window_losses)": lambda: window_losses(model, encoded, batch_size=a.batch_size,
                                                                    pad_id=pad),
     }
     plain_loop(model, encoded[:2])  # warm-up: first-call costs out of the timings
@@ -148,7 +148,7 @@ def main() -> None:
         print(f"{name:36s} {seconds:7.3f} s  {tokens / seconds:9.0f} tokens/s  ({trained / seconds:7.0f} trained "
               f"tokens/s)  loss {loss:.5f}  max window diff {worst:.1e}/token")
     work = {"one at a time (plain loop)": plain_work(encoded)}
-    for name, share in (("batched, no shared prefix", False), ("batched (eval.loss.window_losses)", True)):
+    for name, share in (("batched, no shared prefix", False), ("batched (core.loss.window_losses)", True)):
         work[name] = Counter()
         window_losses(model, encoded, batch_size=a.batch_size, pad_id=pad, share_prefix=share, work=work[name])
     ref = work["one at a time (plain loop)"]
@@ -157,7 +157,7 @@ def main() -> None:
         print(f"{name:36s} {w['positions']:7d} positions ({w['padding']} padding, {ref['positions'] / w['positions']:.2f}x)"
               f"  {w['logits']:7d} logit rows ({ref['logits'] / w['logits']:.2f}x)"
               f"  {w['attention'] / 1e6:6.1f}M attention pairs ({ref['attention'] / w['attention']:.2f}x)")
-    plain, batched = figures["one at a time (plain loop)"], figures["batched (eval.loss.window_losses)"]
+    plain, batched = figures["one at a time (plain loop)"], figures["batched (core.loss.window_losses)"]
     print(f"eval: batched/one-at-a-time throughput ratio {batched / plain:.2f}")
 
 

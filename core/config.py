@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import enum
+import functools
 import os
 import re
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +18,19 @@ import yaml
 CONFIG_DIR = Path(os.environ.get("WORKBENCH_CONFIGS") or Path(__file__).resolve().parents[1] / "configs")
 _FLOAT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 SECTIONS = ("paths", "extract", "model", "lora", "sft", "eval", "export", "cycle", "serve", "agent")
+TOP_LEVEL = ("language", "system_prompt")  # a specialist's own keys, beside the sections
+# The sections whose keys are the fields of a library's config class (checked against its type hints).
+LIBRARY = {"model": ("trl", "ModelConfig"), "lora": ("peft", "LoraConfig"), "sft": ("trl", "SFTConfig")}
+# Keys whose default is null, and the type a value must have when it is set (other keys take their default's type).
+NULLABLE = {"extract.window_tokens": int, "extract.tokenizer": str, "eval.max_turns": int}
+# Values that are more than a type: (check, what is expected).
+RANGES = {"extract.test_fraction": (lambda v: 0 <= v < 1, "a fraction from 0 up to 1 (0.1 holds out 10% of tasks)"),
+          "extract.holdout": (lambda v: v in ("hash", "recent"), "'hash' or 'recent'"),
+          "extract.tool_output_chars": (lambda v: v > 0, "a whole number above 0"),
+          "extract.window_tokens": (lambda v: v is None or v > 0, "a whole number above 0, or null"),
+          "eval.batch_size": (lambda v: v >= 1, "a whole number >= 1"),
+          "eval.max_turns": (lambda v: v is None or v >= 0, "a whole number >= 0, or null"),
+          "eval.max_new_tokens": (lambda v: v >= 1, "a whole number >= 1")}
 
 
 class ConfigError(Exception):
@@ -64,9 +82,154 @@ def parse_value(text: str) -> Any:
     return v
 
 
+@functools.cache
+def library_hints() -> dict[str, dict[str, Any]]:
+    """{section: {field: type hint}} of trl.ModelConfig, peft.LoraConfig and trl.SFTConfig."""
+    import importlib
+
+    out = {}
+    for section, (module, name) in LIBRARY.items():
+        cls = getattr(importlib.import_module(module), name)
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:  # a hint that does not resolve: field names only, values left to the library
+            hints = {}
+        out[section] = {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)}
+    return out
+
+
+def known_fields() -> dict[str, set[str]]:
+    """The field names of the library config objects each section feeds."""
+    return {section: set(hints) for section, hints in library_hints().items()}
+
+
+def fits(value: Any, hint: Any) -> bool:
+    """Whether a YAML value can be a field of this type hint (unions, Optional, Literal, lists, enums by value)."""
+    if hint is Any or hint is object:
+        return True
+    if hint is type(None) or hint is None:
+        return value is None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits(value, h) for h in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if origin in (list, tuple, set):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and len(args) > 1 and Ellipsis not in typing.get_args(hint):
+            return len(value) == len(args) and all(fits(v, a) for v, a in zip(value, args))
+        return not args or all(fits(v, args[0]) for v in value)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is list:
+        return isinstance(value, list)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return value in {m.value for m in hint} or value in hint.__members__
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, dict)
+    return True  # a class a YAML value cannot be: the library checks it
+
+
+def _type_name(hint: Any) -> str:
+    if hint is type(None) or hint is None:
+        return "null"
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(dict.fromkeys(_type_name(h) for h in typing.get_args(hint)))
+    if origin is typing.Literal:
+        return " or ".join(repr(a) for a in typing.get_args(hint))
+    if origin in (list, tuple, set) or hint is list:
+        return "a list"
+    if origin is dict or hint is dict:
+        return "a mapping"
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(
+        hint, getattr(hint, "__name__", str(hint)))
+
+
+def _default_hint(key: str, default: Any) -> Any:
+    """The type a stage's own key takes: its default's (a number for a float, a list or one string for a list)."""
+    if key in NULLABLE:
+        return NULLABLE[key] | None
+    if default is None:
+        return Any
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, float):
+        return float
+    if isinstance(default, list):
+        return list[str] | str  # `extract.agents=build` on the command line is one string
+    return type(default)
+
+
+def validate(cfg: dict[str, Any], *, config_dir: Path = CONFIG_DIR, where: str = "") -> None:
+    """Every key known and every value of the right type, or one ConfigError line naming the first that is not.
+
+    The keys of model, lora and sft are the fields of trl.ModelConfig, peft.LoraConfig and trl.SFTConfig, checked
+    against their type hints; every other section's keys are those configs/defaults.yaml sets, of the same type."""
+    defaults = _read_yaml(config_dir / "defaults.yaml")
+    where = f"{where}: " if where else ""
+    for key in cfg:
+        if key not in SECTIONS and key not in TOP_LEVEL:
+            raise ConfigError(f"{where}unknown key {key!r} at the top level; expected the sections "
+                              f"{', '.join(SECTIONS)} (or language, system_prompt in configs/<name>.yaml)")
+    hints = library_hints()
+    for section in SECTIONS:
+        values = cfg.get(section)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}{section} must be a mapping of keys, got {values!r}")
+        if section in LIBRARY:
+            known = hints[section]
+            owner = ".".join(LIBRARY[section])
+        else:
+            base = defaults.get(section) or {}
+            known = {k: _default_hint(f"{section}.{k}", v) for k, v in base.items()}
+            owner = f"configs/defaults.yaml's {section} section"
+        for key, value in values.items():
+            name = f"{section}.{key}"
+            if key not in known:
+                close = _close(key, known)
+                raise ConfigError(f"{where}unknown key {name}" + (f" (did you mean {section}.{close}?)" if close
+                                  else "") + f"; it is not a field of {owner}")
+            if section == "sft" and key == "packing" and value == "auto":
+                continue  # resolved by train before SFTConfig sees it
+            if not fits(value, known[key]):
+                raise ConfigError(f"{where}{name}={value!r} is not {_type_name(known[key])}")
+            if name in RANGES and value is not None and not RANGES[name][0](value):
+                raise ConfigError(f"{where}{name}={value!r}: expected {RANGES[name][1]}")
+    for key, value in (cfg.get("paths") or {}).items():
+        if value is not None and Path(str(value)).expanduser().exists() and not Path(str(value)).expanduser().is_dir():
+            raise ConfigError(f"{where}paths.{key}={value} is a file; it must be a folder (or not exist yet)")
+
+
+def _close(key: str, known) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(key, list(known), n=1, cutoff=0.8)
+    return match[0] if match else None
+
+
+def check_folder(path: Path | None, what: str) -> None:
+    """A folder a stage reads or writes: one line when the path is a file."""
+    if path is not None and Path(path).exists() and not Path(path).is_dir():
+        raise ConfigError(f"{what} {path}: is a file; give a folder")
+
+
 def apply_overrides(cfg: dict, overrides: list[str], known: dict[str, set[str]] | None = None) -> dict:
     """Apply KEY=VALUE overrides; KEY is SECTION.FIELD, or a bare FIELD that exactly one section knows."""
     cfg = copy.deepcopy(cfg)
+    known = known_fields() if known is None else known
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected KEY=VALUE (for example learning_rate=1e-4)")
@@ -108,11 +271,27 @@ def load(name: str | None = None, *, overlay: str | os.PathLike | None = None, o
         cfg = merge(cfg, _read_yaml(path))
     overlay = overlay or os.environ.get("WORKBENCH_OVERLAY") or None
     if overlay:
-        cfg = merge(cfg, _read_yaml(Path(overlay)))
+        cfg = merge(cfg, read_overlay(Path(overlay)))
+    where = " + ".join(["configs/defaults.yaml"] + ([f"configs/{name}.yaml"] if name else [])
+                       + ([str(overlay)] if overlay else []))
+    validate(cfg, config_dir=config_dir, where=where)  # the files first: an error names them
     cfg = apply_overrides(cfg, list(overrides), known)
+    if overrides:
+        validate(cfg, config_dir=config_dir, where="")  # an override: the error names its key
     for section in SECTIONS:
         cfg.setdefault(section, {})
     return cfg
+
+
+def read_overlay(path: Path, depth: int = 0) -> dict[str, Any]:
+    """An overlay file; `extends: other.yaml` (relative to it) applies another overlay under it first."""
+    data = _read_yaml(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or depth > 4:
+        raise ConfigError(f"{path}: extends must name one overlay file (and overlays may not extend in a loop)")
+    return merge(read_overlay(path.parent / base, depth + 1), data)
 
 
 def agent_file_prompt(language: str, agents_dirs: list[Path] | None = None) -> str | None:
@@ -145,6 +324,10 @@ def specialists(names: list[str] | None = None, **kw) -> list[Specialist]:
 
 def select_names(names: list[str], every: bool, ready, none_ready: str, **kw) -> list[str]:
     """The named specialists; with `every`, those whose `ready(specialist)` holds (config layers from **kw)."""
+    known_names = specialist_names()
+    for n in names:
+        if n not in known_names and _is_config_key(n):  # ARGS='learning_rate' without its value
+            raise ConfigError(f"{n!r} looks like a config key without a value: write {n}=VALUE")
     if every:
         names = [n for n in specialist_names() if ready(specialist(n, **kw))]
         if not names:
@@ -152,3 +335,11 @@ def select_names(names: list[str], every: bool, ready, none_ready: str, **kw) ->
     if not names:
         raise ConfigError("name a specialist (" + ", ".join(specialist_names()) + ") or pass --all")
     return names
+
+
+def _is_config_key(item: str) -> bool:
+    section, _, field = item.partition(".")
+    if field:
+        return section in SECTIONS
+    return any(item in fields for fields in known_fields().values()) or any(
+        item in (v or {}) for v in _read_yaml(CONFIG_DIR / "defaults.yaml").values() if isinstance(v, dict))

@@ -1,6 +1,7 @@
 """Load the base model and tokenizer named in a config: a Hub id or a local folder, the same code path."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,47 @@ def resolve_base(name: str) -> str:
     return str(p.resolve()) if p.exists() else name
 
 
+HUB_PROBE_SECONDS = 3.0  # one TCP connect to the Hub; without it, huggingface_hub retries for about a minute
+
+
+def _hub_host() -> tuple[str, int]:
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    u = urlparse(constants.ENDPOINT)
+    return u.hostname or "huggingface.co", u.port or (443 if u.scheme == "https" else 80)
+
+
+@functools.cache
+def hub_reachable() -> bool:
+    """Whether the Hugging Face Hub answers a TCP connect within HUB_PROBE_SECONDS (asked once per process)."""
+    import socket
+
+    try:
+        socket.create_connection(_hub_host(), timeout=HUB_PROBE_SECONDS).close()
+        return True
+    except OSError:
+        return False
+
+
+def hub_options(name: str, probe_file: str = "config.json", key: str = "model.model_name_or_path") -> dict[str, Any]:
+    """How to load `name` here: {} (a local folder, HF_HUB_OFFLINE=1, or the Hub answers); with no Hub, from the cache
+    alone ({"local_files_only": True}) when it holds the model; else one ConfigError line, at once, not after
+    huggingface_hub's minute of retries."""
+    from huggingface_hub import constants
+
+    if Path(name).expanduser().exists() or constants.HF_HUB_OFFLINE or hub_reachable():
+        return {}
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, probe_file), str):
+        return {"local_files_only": True}
+    raise ConfigError(f"{key} {name!r}: not a local folder, not in the Hugging Face cache, and the Hub "
+                      f"({_hub_host()[0]}) cannot be reached from here; set {key} to a local folder, or download "
+                      f"it where the Hub is reachable and set HF_HUB_OFFLINE=1 to read it from the cache")
+
+
 def _hub_hint(name: str, err: Exception) -> ConfigError:
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
     where = "not a local folder and the Hub is offline (HF_HUB_OFFLINE=1)" if offline else \
@@ -34,12 +76,13 @@ def _hub_hint(name: str, err: Exception) -> ConfigError:
     return ConfigError(f"base model {name!r}: {where}: {str(err).splitlines()[0]}")
 
 
-def load_tokenizer(model_cfg: dict[str, Any]):
+def load_tokenizer(model_cfg: dict[str, Any], key: str = "model.model_name_or_path"):
     from transformers import AutoTokenizer
 
     name = model_cfg["model_name_or_path"]
     try:
-        tok = AutoTokenizer.from_pretrained(resolve_base(name), revision=model_cfg.get("model_revision") or "main")
+        tok = AutoTokenizer.from_pretrained(resolve_base(name), revision=model_cfg.get("model_revision") or "main",
+                                            **hub_options(name, "tokenizer_config.json", key))
     except (OSError, ValueError) as e:
         raise _hub_hint(name, e) from None
     if tok.pad_token is None:
@@ -77,7 +120,7 @@ def load_model(model_cfg: dict[str, Any], *, for_training: bool = False):
 
         kwargs["device_map"] = {"": PartialState().local_process_index}  # each process's own GPU
     try:
-        model = AutoModelForCausalLM.from_pretrained(resolve_base(name), **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(resolve_base(name), **kwargs, **hub_options(name))
     except (OSError, ValueError) as e:
         raise _hub_hint(name, e) from None
     if for_training:

@@ -25,7 +25,7 @@ class Models:
 
     def losses(self, adapter: str | None, enc, batch_size: int, *, plain: bool = False):
         """Per-window losses of `adapter` (None: the base); `plain`: one window at a time, no shared prefix."""
-        from eval.loss import window_losses
+        from core.loss import window_losses
 
         pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
         kw = dict(batch_size=1, share_prefix=False) if plain else dict(batch_size=batch_size)
@@ -64,13 +64,13 @@ def _split(sp: Specialist, split: str):
 
 def _interval(a, b, samples: int) -> list[float]:
     """95% bootstrap interval over sessions of the change in loss from a to b (b - a), paired window by window."""
-    from eval.loss import bootstrap
+    from core.loss import bootstrap
 
     return bootstrap(a, b, samples=samples)["delta"]
 
 
 def _mean(ws) -> float | None:
-    from eval.loss import mean_loss
+    from core.loss import mean_loss
 
     v = mean_loss(ws)
     return None if v != v else round(v, 4)
@@ -88,7 +88,7 @@ def decide(specs: dict[str, Specialist], candidates: dict[str, Path], promoted: 
            cs: CycleSettings) -> dict[str, dict[str, Any]]:
     """Per candidate: decision (passed / rejected / undecided), its reason, and the numbers behind it."""
     from core.models import quiet_libraries, resolve_base
-    from eval.loss import encode
+    from core.loss import encode
 
     quiet_libraries()
     first = specs[next(iter(candidates))]

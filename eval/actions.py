@@ -78,7 +78,7 @@ def generate(model, tok, turns: list[Turn], *, batch_size: int = 8, max_new_toke
     import torch
     from transformers import GenerationConfig
 
-    from .loss import MIN_SHARED_PREFIX, batches, common_prefix, prefix_cache
+    from core.loss import MIN_SHARED_PREFIX, batches, common_prefix, prefix_cache
 
     prompts = [list(tok.apply_chat_template(t.history, tools=t.tools, add_generation_prompt=True, tokenize=True,
                                             return_dict=True)["input_ids"]) for t in turns]
@@ -203,7 +203,7 @@ def sample(turn: Turn, sides: dict[str, tuple[Parsed, TurnScore]], chars: int = 
 
 
 def evaluate_turns(model, tok, turns: list[Turn], available: int, *, batch_size: int, max_new_tokens: int,
-                   samples: int = 3) -> dict[str, Any]:
+                   samples: int = 3, min_sessions: int | None = None) -> dict[str, Any]:
     """Base (adapter disabled) and adapter on the same turns: counts, rates, intervals and a few examples."""
     parser = TurnParser(tok)
     with model.disable_adapter():  # the base: the same weights in memory, the adapter switched off
@@ -215,6 +215,8 @@ def evaluate_turns(model, tok, turns: list[Turn], available: int, *, batch_size:
         "recorded_with_call": sum(t.reference != [] for t in turns),
         "sessions": len({t.session_id for t in turns}),
     }
+    if min_sessions is not None:
+        result["min_sessions"] = min_sessions
     for side, scores in (("base", base), ("adapter", tuned)):
         r = rates(scores)
         for key, _, _ in METRICS:
@@ -229,6 +231,11 @@ def evaluate_turns(model, tok, turns: list[Turn], available: int, *, batch_size:
 
 
 def verdict(r: dict[str, Any]) -> str:
+    from .report import MIN_SESSIONS, too_few
+
+    few = too_few(r.get("sessions"), r.get("min_sessions", MIN_SESSIONS))
+    if few:
+        return few
     d = r["delta_ci95"].get("next_action") or []
     if d and d[0] > 0:
         return "better than base (95% interval of the next-action accuracy change above 0)"

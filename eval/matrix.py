@@ -14,8 +14,8 @@ from typing import Any
 
 from core.config import ConfigError, Specialist
 
-from .loss import encode, mean_loss, window_losses
-from .report import NothingHeldOut, adapter_dir, check_base, eval_setting, held_out
+from core.loss import encode, mean_loss, window_losses
+from .report import MIN_SESSIONS, NothingHeldOut, adapter_dir, check_base, eval_setting, held_out
 
 
 def build(specs: list[Specialist], *, next_action: bool | None = None) -> dict[str, Any]:
@@ -96,7 +96,9 @@ def build(specs: list[Specialist], *, next_action: bool | None = None) -> dict[s
             else:
                 model.set_adapter(row)
                 cell()
+    sessions = {col: len(set(tests[col]["session_id"])) for col in columns}
     m = {"rows": rows, "columns": columns, "loss": loss, "next_action": acts, "trained_tokens": tokens,
+         "sessions": sessions, "min_sessions": eval_setting(first, "min_sessions"),
          "turns": turns_counted if next_action else None, "notes": notes,
          "base_model": first.config["model"]["model_name_or_path"]}
     m["diagonal"] = diagonal(m)
@@ -104,10 +106,15 @@ def build(specs: list[Specialist], *, next_action: bool | None = None) -> dict[s
 
 
 def diagonal(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per column with its own adapter: whether that adapter beats the base and every other adapter there."""
+    """Per column with its own adapter: whether that adapter beats the base and every other adapter there (no
+    verdict, only {"too_few": n}, on a split of fewer than MIN_SESSIONS held-out sessions)."""
     out = {}
     for j, col in enumerate(m["columns"]):
         if col not in m["rows"]:
+            continue
+        n = (m.get("sessions") or {}).get(col)
+        if n is not None and n < m.get("min_sessions", MIN_SESSIONS):
+            out[col] = {"too_few": n}
             continue
         own = m["rows"].index(col)
         entry: dict[str, Any] = {}
@@ -129,6 +136,8 @@ def misses(m: dict[str, Any]) -> list[str]:
     """One sentence for each column where the diagonal does not win."""
     lines = []
     for col, entry in m["diagonal"].items():
+        if "too_few" in entry:
+            continue
         for key, what, fmt in (("loss", "loss", "{:.3f}"), ("next_action", "next-action accuracy", "{:.0%}")):
             e = entry.get(key)
             if e and not e["wins"]:
@@ -137,6 +146,27 @@ def misses(m: dict[str, Any]) -> list[str]:
                                    f"{fmt.format(m[key][m['rows'].index(r)][j])}" for r in e["beaten_by"])
                 lines.append(f"on {col}'s test split, {col}'s own adapter ({what} {fmt.format(e['own'])}) is "
                              f"matched or beaten by {rivals}")
+    return lines
+
+
+def too_few(m: dict[str, Any]) -> list[str]:
+    """The columns with too few held-out sessions for a verdict on the diagonal: "forge (2 sessions)"."""
+    return [f"{col} ({e['too_few']} session{'s' if e['too_few'] != 1 else ''})"
+            for col, e in m["diagonal"].items() if "too_few" in e]
+
+
+def diagonal_lines(m: dict[str, Any]) -> list[str]:
+    """What the summary says about the diagonal: where it loses, where there is too little to judge, or that it wins."""
+    lost, few = misses(m), too_few(m)
+    lines = [f"the diagonal does not win {x}" for x in lost]
+    if few:
+        lines.append(f"too few held-out sessions to judge the diagonal (a verdict needs "
+                     f"{m.get('min_sessions', MIN_SESSIONS)}, eval.min_sessions): "
+                     + ", ".join(few))
+    judged = [c for c, e in m["diagonal"].items() if "too_few" not in e]
+    if not lost and judged:
+        lines.insert(0, "the diagonal wins: each specialist's own adapter is the best model on its own test split"
+                     + (f" ({', '.join(judged)})" if few else ""))
     return lines
 
 

@@ -32,11 +32,18 @@ def _err(value: float, ci: list[float] | None) -> list[float]:
     return [max(0.0, value - ci[0]), max(0.0, ci[1] - value)]
 
 
+def label_at(x: float, value: float, err: list[float]) -> tuple[float, float]:
+    """Where a bar's value label goes: above the top of its error bar (the bar's top when it has none)."""
+    return x, value + err[1]
+
+
 def metrics_png(r: dict[str, Any], path: Path) -> None:
     """Base vs adapter: loss and bits per byte (with 95% intervals), and each next-action accuracy with its counts."""
     from .actions import METRICS
 
     na = r.get("next_action")
+    if na and not any(na[side]["metrics"][key]["total"] for side in ("base", "adapter") for key, _, _ in METRICS):
+        na = None  # every count is 0: no panel of empty bars (eval.md says why there is nothing to show)
     fig = _figure(12 if na else 6, 4.2)
     axes = fig.subplots(1, 3 if na else 2, gridspec_kw={"width_ratios": [1, 1, 3] if na else [1, 1]})
     colours = {"base": "#9e9e9e", "adapter": "#1f77b4"}
@@ -46,8 +53,9 @@ def metrics_png(r: dict[str, Any], path: Path) -> None:
             ci = r[side].get("loss_ci95") if key == "loss" else None
             e = _err(v, ci)
             ax.bar(x, v, color=colours[side], yerr=[[e[0]], [e[1]]], capsize=4)
-            ax.annotate(f"{v:.3f}", (x, v), ha="center", va="bottom", fontsize=8, xytext=(0, 3),
-                        textcoords="offset points")
+            ax.annotate(f"{v:.3f}", label_at(x, v, e), ha="center", va="bottom", fontsize=8, xytext=(0, 3),
+                        textcoords="offset points")  # above the error bar's cap, not across it
+        ax.margins(y=0.15)  # room above the error bars for the labels
         ax.set_xticks([0, 1], ["base", "adapter"])
         ax.set_title(f"{label}\n(lower is better)", fontsize=9)
     if na:
@@ -60,10 +68,14 @@ def metrics_png(r: dict[str, Any], path: Path) -> None:
                 e = _err(v, m.get("ci95")) if m["rate"] is not None else [0.0, 0.0]
                 ax.bar(x + (k - 0.5) * width, v, width, color=colours[side], yerr=[[e[0]], [e[1]]], capsize=3,
                        label=side if x == 0 else None)
-                ax.annotate(f"{m['correct']}/{m['total']}" if m["total"] else "n/a", (x + (k - 0.5) * width, v),
-                            ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
+                ax.annotate(f"{m['correct']}/{m['total']}" if m["total"] else "n/a",
+                            label_at(x + (k - 0.5) * width, v, e), ha="center", va="bottom", fontsize=7,
+                            xytext=(0, 2), textcoords="offset points")
+        if not any(na[side]["metrics"][key]["correct"] for side in ("base", "adapter") for key, _, _ in METRICS):
+            ax.text(0.5, 0.5, f"every count is 0: neither base nor adapter got any of the {na['turns']} turns right",
+                    transform=ax.transAxes, ha="center", va="center", fontsize=9, wrap=True)
         ax.set_xticks(range(len(METRICS)), [label for _, label, _ in METRICS], fontsize=8)
-        ax.set_ylim(0, 1.12)
+        ax.set_ylim(0, 1.2)
         ax.set_title(f"next action on {na['turns']} held-out turns (higher is better; bars: 95% intervals)",
                      fontsize=9)
         ax.legend(fontsize=8, loc="upper right")

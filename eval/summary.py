@@ -69,9 +69,7 @@ def markdown(reps: list[dict[str, Any]], m: dict[str, Any]) -> str:
         lines += ["Next-action accuracy (higher is better; turns per split: "
                   + ", ".join(f"{c} {n}" for c, n in (m.get("turns") or {}).items()) + "):", "",
                   mx.table(m, "next_action"), ""]
-    lost = mx.misses(m)
-    lines += ["Where the diagonal does not win:", ""] + [f"- {x}" for x in lost] if lost else \
-        ["The diagonal wins on every test split that has its own adapter."]
+    lines += [f"- {x[0].upper()}{x[1:]}." for x in mx.diagonal_lines(m)]
     if m.get("notes"):
         lines += ["", "Not in the matrix: " + "; ".join(m["notes"]) + "."]
     lines += ["", "![cross-specialist matrix](matrix.png)", ""]
@@ -90,7 +88,5 @@ def text(reps: list[dict[str, Any]], m: dict[str, Any] | None) -> str:
                 mx.text_table(m, "loss")]
         if m.get("next_action"):
             out += ["next-action accuracy:", mx.text_table(m, "next_action")]
-        lost = mx.misses(m)
-        out += [f"diagonal does not win: {x}" for x in lost] if lost else \
-            ["diagonal: each specialist's adapter wins on its own test split"]
+        out += mx.diagonal_lines(m)
     return "\n".join(out)

@@ -3,6 +3,7 @@
     python -m export serpent              # adapter/ + adapter.gguf + model card + serving recipes + manifest.json
     python -m export serpent --merged     # also merged/: full weights, logits checked against base+adapter
     python -m export --all --force        # every trained specialist, replacing earlier exports
+    python -m export serpent paths.exports=elsewhere   # KEY=VALUE overrides, as every stage takes them
 """
 from __future__ import annotations
 
@@ -56,11 +57,13 @@ Fine-tuned with TRL's SFTTrainer on {training.get('train_windows', '?')} windows
 in {sp.language} (tool calls included), loss on assistant turns only.
 
 ## Use
+`adapter` is the folder holding this card (the workbench writes it to `<paths.exports>/{sp.name}/adapter`).
 ```python
 from peft import AutoPeftModelForCausalLM
 from transformers import AutoTokenizer
-model = AutoPeftModelForCausalLM.from_pretrained("exports/{sp.name}/adapter")
-tokenizer = AutoTokenizer.from_pretrained("exports/{sp.name}/adapter")
+adapter = "path/to/{sp.name}/adapter"  # this folder
+model = AutoPeftModelForCausalLM.from_pretrained(adapter)  # loads the base named in adapter_config.json, then this
+tokenizer = AutoTokenizer.from_pretrained(adapter)
 ```
 
 ## Evaluation
@@ -169,8 +172,10 @@ def base_config(name: str, base: str, revision: str | None = None) -> dict[str, 
     from huggingface_hub import constants
     from transformers import PretrainedConfig
 
+    from core.models import hub_options
+
     try:
-        cfg, _ = PretrainedConfig.get_config_dict(base, revision=revision or "main")
+        cfg, _ = PretrainedConfig.get_config_dict(base, revision=revision or "main", **hub_options(base))
     except (OSError, ValueError) as e:
         where = ("its config.json is not in the Hugging Face cache and the Hub is offline (HF_HUB_OFFLINE=1)"
                  if constants.HF_HUB_OFFLINE else "its config.json could not be read from the Hub")
@@ -225,11 +230,15 @@ def modelfile(name: str, base: str, out: Path, adapter: str = "./adapter") -> st
     lines = [f"# ollama create {name} -f {out / 'Modelfile'}",
              "# FROM must be the exact base the adapter was trained on (unquantized is best)."]
     local = Path(base).expanduser()
+    source = base
     if local.exists():
-        if not local.is_absolute():
-            rel = os.path.relpath(os.path.abspath(local), os.path.abspath(out))
-            lines.append(f"# {base} is the base folder as configured; Ollama reads a relative FROM from this "
-                         f"Modelfile's folder, where it is {rel}.")
+        if local.is_absolute():
+            lines.append(f"# FROM is the base folder as configured ({base}), an absolute path.")
+        else:
+            # Ollama reads a relative FROM from the Modelfile's folder, not from where `ollama create` runs
+            source = os.path.relpath(os.path.abspath(local), os.path.abspath(out))
+            lines.append(f"# FROM is the base folder as configured ({base}), written relative to this Modelfile's "
+                         f"folder, which is where Ollama reads a relative path from.")
     else:
         lines += [f"# {base} is a Hugging Face Hub id, which Ollama cannot pull. Download the base first:",
                   f"#   hf download {base} --local-dir <folder>",
@@ -240,7 +249,7 @@ def modelfile(name: str, base: str, out: Path, adapter: str = "./adapter") -> st
                      "for Llama, Mistral and Gemma bases.")
     else:
         lines.append("# ADAPTER: the PEFT safetensors adapter, which Ollama converts itself for this base.")
-    return "\n".join(lines) + f"\nFROM {base}\nADAPTER {adapter}\n"
+    return "\n".join(lines) + f"\nFROM {source}\nADAPTER {adapter}\n"
 
 
 # The tool-call format a chat template writes (a marker in the template) -> vLLM's --tool-call-parser; first match wins.
@@ -290,7 +299,11 @@ def _serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, An
         names = [m["specialist"] for m in ms]
         rank = max(int(m.get("lora_max_rank") or m.get("lora_rank") or 16) for m in ms)
         max_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), rank)
-        modules = " \\\n  ".join(f"{n}={exports_root / n / 'adapter'}" for n in names)
+        # every path from the script's own folder, so it runs from anywhere (and after the exports are moved)
+        modules = " \\\n  ".join(f'{n}="$here/{n}/adapter"' for n in names)
+        local = Path(b).expanduser()
+        served = f'"$here/{os.path.relpath(os.path.abspath(local), os.path.abspath(exports_root))}"' \
+            if local.exists() and not local.is_absolute() else b
         template = exports_root / names[0] / "adapter" / "chat_template.jinja"
         parser = vllm_tool_parser(template.read_text() if template.is_file() else None)
         tools = (f"  --enable-auto-tool-choice --tool-call-parser {parser} \\\n" if parser else "")
@@ -299,7 +312,8 @@ def _serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, An
         script = ("#!/usr/bin/env sh\n# Serve the base with every exported specialist as a named LoRA module (OpenAI API,\n"
                   "# pick one with \"model\": \"<name>\"). Arguments pass through to vllm serve: `make serve` adds\n"
                   "# --host, --port and --served-model-name base.\n" + note +
-                  f"exec vllm serve {b} \\\n  --enable-lora --max-loras {len(names)} --max-lora-rank {max_rank} \\\n"
+                  'here="$(cd "$(dirname "$0")" && pwd)"\n'
+                  f"exec vllm serve {served} \\\n  --enable-lora --max-loras {len(names)} --max-lora-rank {max_rank} \\\n"
                   f"{tools}  --lora-modules \\\n  {modules} \\\n  \"$@\"\n")
         write_atomic(exports_root / filename, script, mode=0o755)
     return [exports_root / f for f in scripts]
@@ -308,20 +322,22 @@ def _serving_recipes(exports_root: Path, base: str, manifests: list[dict[str, An
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("names", nargs="*")
+    p.add_argument("items", nargs="*", metavar="NAME|KEY=VALUE", help="specialists, then config overrides")
     p.add_argument("--all", action="store_true", help="every specialist with a trained adapter")
     p.add_argument("--overlay", default=None)
     p.add_argument("--merged", action="store_true", help="also write merged full weights (merged/)")
     p.add_argument("--force", action="store_true", help="replace an existing export")
-    a = p.parse_args(argv)
+    a = p.parse_intermixed_args(argv)
     from core.models import quiet_libraries
 
     quiet_libraries()
+    names = [x for x in a.items if "=" not in x]
+    overrides = [x for x in a.items if "=" in x]
     try:
-        names = cfglib.select_names(a.names, a.all, lambda sp: (sp.path("outputs") / "adapter").is_dir(),
+        names = cfglib.select_names(names, a.all, lambda sp: (sp.path("outputs") / "adapter").is_dir(),
                                     "no specialist has a trained adapter; run `make train NAME=...` first",
-                                    overlay=a.overlay)
-        specs = [cfglib.specialist(n, overlay=a.overlay) for n in names]
+                                    overlay=a.overlay, overrides=overrides)
+        specs = [cfglib.specialist(n, overlay=a.overlay, overrides=overrides) for n in names]
         done = []
         for sp in specs:
             m = export(sp, merged=a.merged, force=a.force)

@@ -166,5 +166,6 @@ def write_gguf_lora(adapter_dir: Path, base_config: dict[str, Any], dest: Path, 
         writer.write_tensors_to_file()
     finally:
         writer.close()
+    layers = {m.group(1) for m in (re.search(r"\.layers\.(\d+)\.", module) for module in pairs) if m}
     return {"file": dest.name, "architecture": arch_name, "lora_alpha": alpha, "tensors": len(tensors),
-            "layers": len(pairs)}
+            "layers": len(layers), "modules": len(pairs)}

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         from .traces import main as traces_main
 
         return traces_main(argv[1:])
-    p = argparse.ArgumentParser(prog="python -m extract", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m extract", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=datatools.EPILOG)
     src = p.add_argument_group("sources (name any to read only those; name none to read every default location)")
     # Each source flag may be given several times (two machines' opencode databases, several Claude folders).
     src.add_argument("--db", type=Path, action="append", default=None,
@@ -104,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             if not specs:
                 raise config.ConfigError(f"--lang {a.lang}: no specialist for it; known: "
                                          f"{', '.join(sorted({s.language for s in config.specialists()}))}")
-        agents = tuple(x.strip() for x in (a.agents or ",".join(ex.get("agents") or ["build", "build-*"])).split(",")
-                       if x.strip())
+        config.check_folder(a.out, "--out")
+        listed = ex.get("agents") or ["build", "build-*"]
+        agents = tuple(x.strip() for x in (a.agents or (listed if isinstance(listed, str) else ",".join(listed)))
+                       .split(",") if x.strip())
         named = [Source(kind, path) for kind, paths in (
             ("opencode", a.db), ("opencode-json", a.opencode_storage), ("opencode-export", a.opencode_export),
             ("claude-code", a.claude_dir), ("codex", a.codex_dir), ("mini-swe-agent", a.swe_dir))

@@ -43,6 +43,18 @@ ERRORS = {
     "swift": [r"\.swift:\d+:\d+: error:", r"\berror: cannot find '[^']+' in scope", r"Fatal error: "],
 }
 _ERRORS = {lang: re.compile("|".join(ps)) for lang, ps in ERRORS.items()}
+# Languages with no specialist: their evidence never picks a language, it only says why a session was left out
+# ("language javascript has no specialist" rather than "no signal" for a session that edits .js and .css files).
+OTHER_EXTENSIONS = {
+    "javascript": (".js", ".jsx", ".mjs", ".cjs"), "css": (".css", ".scss", ".sass", ".less"),
+    "html": (".html", ".htm", ".vue", ".svelte"), "go": (".go", "go.mod"), "java": (".java", "pom.xml", "build.gradle"),
+    "kotlin": (".kt", ".kts"), "c": (".c", ".h"), "c++": (".cpp", ".cc", ".cxx", ".hpp"), "c#": (".cs", ".csproj"),
+    "php": (".php", "composer.json"), "elixir": (".ex", ".exs"), "dart": (".dart",), "scala": (".scala",),
+    "lua": (".lua",), "zig": (".zig",), "haskell": (".hs",), "shell": (".sh", ".bash"),
+}
+OTHER_COMMANDS = {"go": ("go",), "java": ("javac", "mvn", "gradle"), "c#": ("dotnet",), "php": ("php", "composer"),
+                  "elixir": ("mix", "elixir"), "dart": ("dart", "flutter"), "c++": ("g++", "clang++", "cmake"),
+                  "c": ("gcc", "clang"), "javascript": ("node",), "zig": ("zig",), "haskell": ("ghc", "cabal", "stack")}
 _PATH_KEYS = {"filePath", "file_path", "path", "pattern", "include", "glob", "notebook_path", "filename"}
 _PATCH_PATHS = re.compile(r"^\*\*\* (?:Add|Update|Delete) File: (.+)$|^(?:\+\+\+|---) [ab]/(.+)$", re.M)
 _WORD_PATH = re.compile(r"[\w./-]+\.[A-Za-z]{1,6}\b|\b(?:Cargo|Gemfile|Rakefile|Package)\b[\w.]*")
@@ -142,9 +154,34 @@ def classify(session: Session, *, min_score: float = 3.0, margin: float = 2.0) -
             scores[lang] += W_TEXT * weight
     ranked = scores.most_common()
     if not ranked or ranked[0][1] < min_score:
+        other = _other_language(paths, commands, texts)
+        if other and other[1] >= min_score and other[1] >= margin * (ranked[0][1] if ranked else 0.0):
+            return Verdict(None, f"language {other[0]} has no specialist", dict(scores))
         return Verdict(None, "no signal", dict(scores))
     best, top = ranked[0]
     second = ranked[1][1] if len(ranked) > 1 else 0.0
     if top < margin * second:
         return Verdict(None, "ambiguous", dict(scores))
     return Verdict(best, "clear", dict(scores))
+
+
+def _other_language(paths: set[str], commands: set[str], texts: list[str]) -> tuple[str, float] | None:
+    """The language without a specialist with the most evidence, weighed as classify weighs a specialist's."""
+    scores: Counter = Counter()
+
+    def hit(name: str, weight: float) -> None:
+        n = name.lower().rstrip("/").rsplit("/", 1)[-1]
+        for lang, suffixes in OTHER_EXTENSIONS.items():
+            if any(n == x or (x.startswith(".") and n.endswith(x)) for x in suffixes):
+                scores[lang] += weight
+                return
+
+    for p in paths:
+        hit(p, W_PATH)
+    for c in commands:
+        for lang, progs in OTHER_COMMANDS.items():
+            if c in progs:
+                scores[lang] += W_COMMAND
+    for w in set(_WORD_PATH.findall("\n".join(texts))):
+        hit(w, W_TEXT)
+    return scores.most_common(1)[0] if scores else None

@@ -21,6 +21,18 @@ from core.config import ConfigError
 from core.data import open_dataset
 
 VERBS = ("analyze", "show", "compare", "report", "export-jsonl")
+EPILOG = """looking at extracted data (each also a make target; see the README's "Seeing the data"):
+  python -m extract analyze [--data DIR]             counts by specialist and source, lengths, tools, outcomes
+  python -m extract show NAME INDEX [--split test]   one window, rendered readably
+  python -m extract compare DIR_A DIR_B              two extractions side by side
+  python -m extract report [--data DIR] [--out DIR]  analyze, with PNG plots, written to reports/data/
+  python -m extract export-jsonl NAME [--out DIR]    OpenAI-style SFT JSONL (arguments as JSON strings)
+  python -m extract export-traces NAME [--out DIR]   the sessions in the Hub's agent-traces format
+Run them with the project's environment: .venv/bin/python -m extract ... (or the make targets)."""
+
+
+STEPS = ("steps: assistant steps (one model response each: its text and tool calls), the `steps` of make extract's "
+         "table; a turn is a user prompt and the steps that answer it")
 
 
 def _names(data: Path) -> list[str]:
@@ -30,8 +42,22 @@ def _names(data: Path) -> list[str]:
     return names
 
 
+def dataset(data: Path, name: str):
+    """data/<name> for show and export-jsonl: a name that is no specialist, or has no dataset here, says so."""
+    if not (data / name / "data").is_dir():
+        known = config.specialist_names()
+        here = [p.name for p in sorted(data.iterdir()) if (p / "data").is_dir()] if data.is_dir() else []
+        if name not in known:
+            raise ConfigError(f"unknown specialist {name!r}; known: {', '.join(known)}"
+                              + (f" (datasets under {data}: {', '.join(here)})" if here else ""))
+        if here:
+            raise ConfigError(f"{name}: no dataset under {data} (it has {', '.join(here)}): the last extraction "
+                              f"found no {name} sessions")
+    return open_dataset(name, data / name)
+
+
 def _rows(data: Path, name: str):
-    ds = open_dataset(name, data / name)
+    ds = dataset(data, name)
     for split, part in ds.items():
         for r in part:
             yield split, r
@@ -42,7 +68,7 @@ def analyze(data: Path, max_length: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in _names(data):
         by_source: dict[str, dict[str, Any]] = defaultdict(lambda: {
-            "sessions": set(), "windows": 0, "turns": 0, "tool_calls": Counter(), "lengths": [],
+            "sessions": set(), "windows": 0, "steps": 0, "tool_calls": Counter(), "lengths": [],
             "outcomes": Counter(), "splits": Counter()})
         for split, r in _rows(data, name):
             a = by_source[r["source"]]
@@ -53,12 +79,12 @@ def analyze(data: Path, max_length: int | None) -> dict[str, Any]:
             a["splits"][split] += 1
             a["lengths"].append(r["est_tokens"])
             for m in r["messages"]:
-                a["turns"] += m["role"] == "user"
+                a["steps"] += m["role"] == "assistant"  # each step is in exactly one window: they add up
                 for tc in m.get("tool_calls") or []:
                     a["tool_calls"][tc["function"]["name"]] += 1
         out[name] = {src: {
             "sessions": len(a["sessions"]), "windows": a["windows"], "train_windows": a["splits"]["train"],
-            "test_windows": a["splits"]["test"], "turns": a["turns"], "tool_calls": dict(a["tool_calls"].most_common()),
+            "test_windows": a["splits"]["test"], "steps": a["steps"], "tool_calls": dict(a["tool_calls"].most_common()),
             "tokens": _dist(a["lengths"], max_length), "outcomes": dict(a["outcomes"]),
         } for src, a in sorted(by_source.items())}
     manifest = data / "manifest.json"
@@ -69,13 +95,14 @@ def analyze(data: Path, max_length: int | None) -> dict[str, Any]:
 def _dist(xs: list[int], max_length: int | None) -> dict[str, Any]:
     if not xs:
         return {}
-    q = statistics.quantiles(xs, n=20) if len(xs) > 1 else [xs[0]] * 19
+    # inclusive: the quantiles of the values themselves, never past the largest (the default extrapolates)
+    q = statistics.quantiles(xs, n=20, method="inclusive") if len(xs) > 1 else [xs[0]] * 19
     return {"min": min(xs), "median": int(statistics.median(xs)), "p95": int(q[18]), "max": max(xs),
             "over_max_length": sum(x > max_length for x in xs) if max_length else None}
 
 
 def analysis_text(a: dict[str, Any]) -> str:
-    lines = [f"{'specialist':<11} {'source':<15} {'sessions':>8} {'windows':>8} {'train/test':>10} {'turns':>6} "
+    lines = [f"{'specialist':<11} {'source':<15} {'sessions':>8} {'windows':>8} {'train/test':>10} {'steps':>6} "
              f"{'calls':>6} {'tokens med/p95/max':>19} {'>max_len':>8}  outcomes"]
     for name, sources in a["specialists"].items():
         for src, v in sources.items():
@@ -83,7 +110,7 @@ def analysis_text(a: dict[str, Any]) -> str:
             split = f"{v['train_windows']}/{v['test_windows']}"
             tokens = f"{t.get('median')}/{t.get('p95')}/{t.get('max')}"
             outcomes = ", ".join(f"{k} {n}" for k, n in sorted(v["outcomes"].items()))
-            lines.append(f"{name:<11} {src:<15} {v['sessions']:>8} {v['windows']:>8} {split:>10} {v['turns']:>6} "
+            lines.append(f"{name:<11} {src:<15} {v['sessions']:>8} {v['windows']:>8} {split:>10} {v['steps']:>6} "
                          f"{sum(v['tool_calls'].values()):>6} {tokens:>19} {str(t.get('over_max_length')):>8}  "
                          f"{outcomes}")
     tools: Counter = Counter()
@@ -92,11 +119,12 @@ def analysis_text(a: dict[str, Any]) -> str:
             tools.update(v["tool_calls"])
     lines.append("tool calls: " + (", ".join(f"{k} {n}" for k, n in tools.most_common(15)) or "none"))
     lines.append("redactions: " + (", ".join(f"{k} {n}" for k, n in sorted(a["redactions"].items())) or "none"))
+    lines.append(STEPS)
     return "\n".join(lines)
 
 
 def show(data: Path, name: str, index: int, split: str, max_lines: int = 20) -> str:
-    ds = open_dataset(name, data / name)
+    ds = dataset(data, name)
     if split not in ds:
         raise ConfigError(f"{name}: no {split} split (splits: {', '.join(ds)})")
     if not 0 <= index < len(ds[split]):
@@ -130,18 +158,18 @@ def compare(a: Path, b: Path) -> str:
         t = Counter()
         lengths = []
         for v in sources.values():
-            t.update({k: v[k] for k in ("sessions", "windows", "train_windows", "test_windows", "turns")})
+            t.update({k: v[k] for k in ("sessions", "windows", "train_windows", "test_windows", "steps")})
             t["tool_calls"] += sum(v["tool_calls"].values())
             lengths.append(v["tokens"].get("median", 0))
         t["median_tokens"] = int(statistics.median(lengths)) if lengths else 0
         return t
 
-    keys = ("sessions", "windows", "train_windows", "test_windows", "turns", "tool_calls", "median_tokens")
+    keys = ("sessions", "windows", "train_windows", "test_windows", "steps", "tool_calls", "median_tokens")
     lines = [f"{'specialist':<11} " + " ".join(f"{k:>22}" for k in keys)]
     for name in sorted(set(ra) | set(rb)):
         ta, tb = totals(ra.get(name, {})), totals(rb.get(name, {}))
         lines.append(f"{name:<11} " + " ".join(f"{f'{ta[k]} -> {tb[k]} ({tb[k] - ta[k]:+})':>22}" for k in keys))
-    return f"A = {a}\nB = {b}\n" + "\n".join(lines)
+    return f"A = {a}\nB = {b}\n" + "\n".join(lines) + "\n" + STEPS
 
 
 def report(data: Path, out: Path, max_length: int | None) -> Path:
@@ -207,6 +235,7 @@ def report(data: Path, out: Path, max_length: int | None) -> Path:
 
 def export_jsonl(data: Path, name: str, out: Path) -> dict[str, int]:
     """OpenAI chat fine-tuning JSONL, one file per split: tool call arguments as JSON strings, tools as given."""
+    dataset(data, name)  # a typo'd name says so before any folder is made
     out.mkdir(parents=True, exist_ok=True)
     counts: Counter = Counter()
     files: dict[str, Any] = {}
@@ -234,7 +263,8 @@ def export_jsonl(data: Path, name: str, out: Path) -> dict[str, int]:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m extract", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog="KEY=VALUE config "
+                                "overrides go anywhere after the subcommand, as for the other stages.")
     sub = p.add_subparsers(dest="verb", required=True)
     for verb in VERBS:
         s = sub.add_parser(verb)
@@ -253,13 +283,19 @@ def main(argv: list[str]) -> int:
         if verb == "export-jsonl":
             s.add_argument("name")
             s.add_argument("--out", type=Path, default=None, help="folder (default: <data>/openai)")
-    a = p.parse_args(argv)
+    argv = list(argv)
+    overrides = [x for x in argv[1:] if "=" in x and not x.startswith("-")]  # KEY=VALUE anywhere, as other stages
+    a = p.parse_args([x for x in argv if x not in overrides])
+    a.overrides = overrides
     import datasets
 
     datasets.disable_progress_bars()
     try:
-        cfg = config.load(overlay=a.overlay)
+        cfg = config.load(overlay=a.overlay, overrides=a.overrides)
         data = getattr(a, "data", None) or Path(cfg["paths"]["data"])
+        config.check_folder(data, "--data")
+        for extra in ("a", "b"):
+            config.check_folder(getattr(a, extra, None), f"compare {extra.upper()}")
         max_length = cfg["extract"].get("window_tokens") or cfg["sft"].get("max_length")
         if a.verb == "analyze":
             print(analysis_text(analyze(data, max_length)))

@@ -39,6 +39,7 @@ class ReadStats:
     counts: Counter = field(default_factory=Counter)  # what was seen or changed, not skipped
     examples: dict[str, list[str]] = field(default_factory=dict)
     kinds: Counter = field(default_factory=Counter)  # "source: record kind" -> records read (kept or not)
+    by_session: dict[str, Counter] = field(default_factory=dict)  # session id -> its rows skipped, by reason
 
     def skip_session(self, reason: str, session_id: str) -> None:
         self.sessions[reason] += 1
@@ -52,6 +53,12 @@ class ReadStats:
         """A bad or unusable row inside a session: skipped, counted, the session kept."""
         self.rows[reason] += n
         self._example(reason, session_id)
+        if session_id is not None:
+            self.by_session.setdefault(session_id, Counter())[reason] += n
+
+    def rows_in(self, session_id: str) -> Counter:
+        """The rows skipped inside one session (each session's are handed over once)."""
+        return self.by_session.pop(session_id, Counter())
 
     def _example(self, reason: str, session_id: str | None) -> None:
         if session_id is not None:

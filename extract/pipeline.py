@@ -21,7 +21,7 @@ from core.config import Specialist
 from .outcome import OUTCOMES, assess
 from .redact import Redactor, leaks, redact_session
 from .sources import Source, nothing_found, read, total_sessions, usable
-from .split import content_hash, side
+from .split import Templates, content_hash, side
 from .tools import toolset_for
 from .windows import WindowStats, Windower, estimate_tokens, tokenizer_counter
 from .writer import SpecialistWriter, dataset_card, swap_in
@@ -64,6 +64,7 @@ class Report:
     blocked: Counter = field(default_factory=Counter)  # second scanner's rule ids in the sessions it kept out
     duplicates_removed: int = 0
     examples: dict[str, list[str]] = field(default_factory=dict)
+    kept_rows: Counter = field(default_factory=Counter)  # rows skipped inside the sessions that were kept
 
 
 def run(s: Settings, progress: bool = True) -> dict[str, Any]:
@@ -83,11 +84,13 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
     fingerprints: dict[str, Any] = {}
     seen_hashes: set[str] = set()
     ledger: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)  # source -> session id -> side, hash, ...
+    ids: Counter = Counter()  # kept sessions per id: a second run under one id gets its own
+    bar = None
     try:
         sources = usable(s.sources, s.notes)
         if not sources:
             raise opencode.StoreError(nothing_found(s.sources))
-        cutoff, val_cutoff = _recent_cutoff(s, sources, read_opts, by_lang) if s.holdout == "recent" else (None, None)
+        templates, cutoff, val_cutoff = _survey(s, sources, read_opts, by_lang)
         bar = tqdm(read(sources, read_opts, stats), total=total_sessions(sources), unit="session",
                    desc="extract", disable=not progress, file=sys.stderr)
         for session in bar:
@@ -109,6 +112,10 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             if outcome.label in s.drop_outcomes:
                 stats.skip_session(f"outcome {outcome.label}", session.id)
                 continue
+            reader_id = session.id
+            ids[reader_id] += 1
+            if ids[reader_id] > 1:  # two runs of one SWE-bench instance: one task, two sessions, counted as two
+                session.id = f"{reader_id}#{ids[reader_id]}"
             redact_session(session, report.redactions, s.redactor)
             still = leaks(session)
             if still:  # the second scanner's veto: a session it still finds a secret in is never written
@@ -124,7 +131,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             pinned = (s.keep_sides or {}).get(f"{session.source}:{session.id}")
             # generated trajectories only ever train: validation and test hold real sessions alone
             split = "train" if origin != "real" else pinned or side(
-                session, s.test_fraction, s.val_fraction, recent_after=cutoff, val_after=val_cutoff)
+                session, s.test_fraction, s.val_fraction, recent_after=cutoff, val_after=val_cutoff,
+                templates=templates)
             ledger[session.source][session.id] = {"specialist": sp.name, "side": split, "hash": h[:16],
                                                   "origin": origin}
             w = writers.get(sp.name) or writers.setdefault(sp.name, SpecialistWriter(staging, sp.name))
@@ -148,6 +156,7 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                 encoded = json.dumps(row, sort_keys=True, ensure_ascii=False).encode()
                 fp.update(split.encode() + encoded)
                 w.add(split, row, len(encoded))
+            report.kept_rows.update(stats.rows_in(reader_id))
         bar.close()
         if not stats.counts["sessions seen"]:
             raise opencode.StoreError(nothing_found(s.sources))
@@ -187,8 +196,11 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
         swap_in(tx, names, stale, manifest,
                 extra={LEDGER: {"sources": {k: dict(sorted(v.items())) for k, v in sorted(ledger.items())}}})
         return manifest
-    except OSError as e:
-        if is_disk_full(e):
+    except BaseException as e:
+        if bar is not None:  # the error line that follows starts on a clean line, not after a half-drawn bar
+            bar.leave = False
+            bar.close()
+        if isinstance(e, OSError) and is_disk_full(e):
             raise disk_full(e, s.out) from None
         raise
     finally:
@@ -205,20 +217,30 @@ def _read_ledger(out: Path) -> dict[str, dict[str, dict[str, str]]]:
         return {}
 
 
-def _recent_cutoff(s: Settings, sources, read_opts, by_lang) -> tuple[int | None, int | None]:
-    """The creation times (ms) from which the newest test_fraction of the sessions that would be kept start, and
-    the next-newest val_fraction."""
-    times = sorted(ses.time_created for ses in read(sources, read_opts, opencode.ReadStats())
-                   if classify(ses, min_score=s.min_score, margin=s.margin).language in by_lang)
+def _survey(s: Settings, sources, read_opts, by_lang) -> tuple[Templates | None, int | None, int | None]:
+    """One pass before the split: the template text first prompts share (holdout hash), or the creation times (ms)
+    from which the newest test_fraction, then the next-newest val_fraction, of the sessions that would be kept
+    start (holdout recent)."""
+    templates, times = Templates(), []
+    for ses in read(sources, read_opts, opencode.ReadStats()):
+        if s.holdout == "recent":
+            if classify(ses, min_score=s.min_score, margin=s.margin).language in by_lang:
+                times.append(ses.time_created)
+        else:
+            templates.add(ses)
+    if s.holdout != "recent":
+        return templates.freeze(), None, None
+    times.sort()
     k = int(len(times) * s.test_fraction)
     v = int(len(times) * s.val_fraction)
-    return (times[-k] if k else None), (times[-(k + v)] if v and k + v <= len(times) else None)
+    return None, (times[-k] if k else None), (times[-(k + v)] if v and k + v <= len(times) else None)
 
 
 def _load_tokenizer(name: str):
-    from transformers import AutoTokenizer
+    """extract.tokenizer: a local folder or a Hub id, loaded as train loads the base's (one line when it cannot be)."""
+    from core.models import load_tokenizer
 
-    return AutoTokenizer.from_pretrained(name)
+    return load_tokenizer({"model_name_or_path": name}, key="extract.tokenizer")
 
 
 def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: float) -> dict[str, Any]:
@@ -233,7 +255,9 @@ def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: f
         "sessions_seen": stats.counts["sessions seen"],
         "sessions_kept": sum(v["train_sessions"] + v["test_sessions"] for v in report.per_specialist.values()),
         "sessions_skipped": dict(sorted(stats.sessions.items())),
-        "rows_skipped": dict(sorted((k, v) for k, v in stats.rows.items() if v)),
+        "rows_skipped": dict(sorted((k, v) for k, v in report.kept_rows.items() if v)),
+        "rows_skipped_elsewhere": dict(sorted((k, v) for k, v in (stats.rows - report.kept_rows).items()
+                                                         if v)),
         "skipped_examples": stats.examples,
         "tool_outputs_cut": stats.counts["tool outputs cut"],
         "record_kinds": dict(sorted(stats.kinds.items())),
@@ -256,13 +280,24 @@ def summary_table(manifest: dict[str, Any]) -> str:
                      v["test_windows"], v["assistant_steps"], v["tool_calls"], v["cut_steps"]))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    over = [f"{n} {v['over_budget_steps']}" for n, v in sorted(manifest["specialists"].items())
+            if v.get("over_budget_steps")]
     no_test = [n for n, v in sorted(manifest["specialists"].items()) if not v["test_windows"]]
-    warn = [f"warning: no held-out sessions for {', '.join(no_test)}: they cannot be evaluated; raise "
-            f"extract.test_fraction or extract more sessions"] if no_test else []
+    warn = [f"warning: no held-out sessions for {', '.join(no_test)}: they cannot be evaluated. When their sessions "
+            f"are runs of a few tasks, set extract.holdout=recent (the newest sessions are held out, whatever their "
+            f"task); else raise extract.test_fraction or extract more sessions"] if no_test else []
     skipped = ", ".join(f"{k}: {v}" for k, v in manifest["sessions_skipped"].items() if v) or "none"
     rows = ", ".join(f"{k}: {v}" for k, v in manifest["rows_skipped"].items()) or "none"
+    elsewhere = manifest.get("rows_skipped_elsewhere") or {}
     red = ", ".join(f"{k}: {v}" for k, v in manifest["redactions"].items()) or "none"
     return "\n".join(lines + [
         f"sessions seen {manifest['sessions_seen']}, kept {manifest['sessions_kept']}, "
         f"duplicates removed {manifest['duplicates_removed']}, tool outputs cut {manifest['tool_outputs_cut']}",
-        f"sessions skipped: {skipped}", f"rows skipped (sessions kept): {rows}", f"redactions: {red}", *warn])
+        f"sessions skipped: {skipped}", f"rows skipped (sessions kept): {rows}",
+        *([f"rows skipped outside the kept sessions (orphans, sessions left out): " + ", ".join(f"{k}: {v}" for k, v in elsewhere.items())]
+          if elsewhere else []),
+        f"redactions: {red}",
+        "steps are assistant steps (one model response each: its text and tool calls); a turn is a user prompt "
+        "and the steps that answer it",
+        *([f"steps longer than extract.window_tokens on their own, kept whole (their text is never cut): "
+           f"{', '.join(over)}"] if over else []), *warn])

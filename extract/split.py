@@ -3,25 +3,76 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
+from typing import Iterable
 
 from .records import Session
 
 _NON_WORD = re.compile(r"[\W\d_]+", re.UNICODE)
+# Text in the first prompts of at least this many different tasks is a template (a harness's instructions, a
+# team's boilerplate), not what tells tasks apart. Three, not two: two variants of one prompt (a re-run with an
+# edit) share most of their text and must stay one task; three different tasks sharing text is a template.
+TEMPLATE_TASKS = 3
 
 
-def task_key(session: Session) -> str:
-    """What identifies the task: a MinHash of the word trigrams of the first prompt, normalised.
+def first_prompt(session: Session) -> str:
+    return session.turns[0].prompt if session.turns else session.id
+
+
+def shingles(text: str) -> set[str]:
+    """The normalised word trigrams of a text (case, digits, punctuation and spacing dropped)."""
+    words = _NON_WORD.sub(" ", text.lower()).split()
+    return {" ".join(words[i:i + 3]) for i in range(len(words) - 2)} or {" ".join(words)}
+
+
+class Templates:
+    """The word trigrams that the first prompts of TEMPLATE_TASKS or more different tasks share.
+
+    mini-swe-agent and SWE-bench style runs open every session with the same hundreds of words of instructions and
+    a few dozen words of issue text; hashed whole, every instance is the same task. With the shared text set aside,
+    what is left (the issue) tells the tasks apart. Different tasks are counted once per distinct prompt and per
+    known task id, so re-runs of one prompt never turn its own text into a template.
+    """
+
+    def __init__(self, sessions: Iterable[Session] = ()):
+        self.common: set[str] = set()
+        self._seen: set[str] = set()  # a digest per different task: a task id, or a normalised prompt
+        self._df: Counter = Counter()  # trigram -> different tasks whose first prompt has it
+        for s in sessions:
+            self.add(s)
+
+    def add(self, session: Session) -> None:
+        text = first_prompt(session)
+        who = "task:" + session.task if session.task else "prompt:" + " ".join(_NON_WORD.sub(" ", text.lower()).split())
+        digest = hashlib.sha256(who.encode()).hexdigest()[:16]
+        if digest not in self._seen:
+            self._seen.add(digest)
+            self._df.update(shingles(text))
+
+    def freeze(self) -> "Templates":
+        self.common = {sh for sh, n in self._df.items() if n >= TEMPLATE_TASKS}
+        self._seen, self._df = set(), Counter()
+        return self
+
+
+def task_key(session: Session, templates: Templates | None = None) -> str:
+    """What identifies the task: the source's task id when it has one (a SWE-bench instance id: several runs of one
+    instance are one task), else a MinHash of the word trigrams of the first prompt, normalised, leaving out the
+    trigrams that are a template's (see Templates) when anything is left.
 
     Normalising drops case, digits, punctuation and spacing, so re-runs of the same task get the same key.
     A prompt with a small edit shares most trigrams with the original, and two prompts get the same MinHash
     with a probability equal to their trigrams' Jaccard similarity (0.9 for one changed word in a 30-word
-    prompt), so near-duplicates land on the same side too. The key depends on the session alone, which keeps
-    the split stable as sessions are added.
+    prompt), so near-duplicates land on the same side too. Without templates the key depends on the session alone;
+    with them, on the session and the template text of the sessions around it, which only grows as sessions are
+    added, so an old session moves only when its own text becomes a template's.
     """
-    first = session.turns[0].prompt if session.turns else session.id
-    words = _NON_WORD.sub(" ", first.lower()).split()
-    shingles = {" ".join(words[i:i + 3]) for i in range(len(words) - 2)} or {" ".join(words)}
-    return min(hashlib.sha256(sh.encode()).hexdigest()[:16] for sh in shingles)
+    if session.task:
+        return hashlib.sha256(("task:" + session.task).encode()).hexdigest()[:16]
+    sh = shingles(first_prompt(session))
+    if templates is not None and sh - templates.common:
+        sh = sh - templates.common
+    return min(hashlib.sha256(x.encode()).hexdigest()[:16] for x in sh)
 
 
 def unit_interval(text: str) -> float:
@@ -29,8 +80,9 @@ def unit_interval(text: str) -> float:
 
 
 def side(session: Session, test_fraction: float, val_fraction: float = 0.0, *, recent_after: int | None = None,
-         val_after: int | None = None) -> str:
-    """'test', 'validation' or 'train'; a function of the session alone, so adding sessions moves no old one.
+         val_after: int | None = None, templates: Templates | None = None) -> str:
+    """'test', 'validation' or 'train', by task (see task_key); a function of the session alone, so adding
+    sessions moves no old one.
 
     One hash of the task places it: below test_fraction it is test, below test_fraction + val_fraction it is
     validation, so a validation side takes tasks from train and never moves a test one. With recent_after (epoch
@@ -40,7 +92,7 @@ def side(session: Session, test_fraction: float, val_fraction: float = 0.0, *, r
         if recent_after is not None and session.time_created >= recent_after:
             return "test"
         return "validation" if val_after is not None and session.time_created >= val_after else "train"
-    u = unit_interval("split:" + task_key(session))
+    u = unit_interval("split:" + task_key(session, templates))
     return "test" if u < test_fraction else "validation" if u < test_fraction + val_fraction else "train"
 
 

@@ -194,7 +194,7 @@ def _session(iid: str, path: Path, traj: dict, opts: ReadOptions, stats: ReadSta
     model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
     session = Session(id=iid, source="mini-swe-agent", agent="build", directory=iid, title=iid,
                       time_created=int(path.stat().st_mtime * 1000), model=model["model_name"] if isinstance(model.get("model_name"), str) else None,
-                      toolset=list(SWE_TOOLSET))
+                      toolset=list(SWE_TOOLSET), task=iid)
     msgs = [m for m in traj["messages"] if isinstance(m, dict)]
     users = [m for m in msgs if m.get("role") == "user"]
     if not users:

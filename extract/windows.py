@@ -63,8 +63,8 @@ class Window:
 class WindowStats:
     windows: int = 0
     steps: int = 0
-    cut_steps: int = 0  # steps whose outputs or text were cut to fit the budget
-    over_budget_steps: int = 0  # still over after cutting (huge arguments): kept whole, reported
+    cut_steps: int = 0  # steps whose tool outputs were cut to fit the budget
+    over_budget_steps: int = 0  # still over with their outputs cut (long text or arguments): kept whole, reported
     prompts_cut: int = 0
 
 
@@ -127,21 +127,25 @@ class Windower:
             chars = max(MIN_OUTPUT_CHARS, min(chars - 1, int(chars * limit / tokens)))
 
     def _fit(self, step: Step, room: int, stats: WindowStats) -> tuple[list[dict], int]:
-        """Cut a step larger than the budget: longest tool outputs first (head and tail kept), then its text."""
-        stats.cut_steps += 1
-        originals = [c.output for c in step.tool_calls] + [step.text]  # the text last: it is cut only after outputs
+        """Fit a step larger than the budget by cutting its tool outputs, longest first (head and tail kept).
+
+        The assistant's own text, reasoning and call arguments are what is trained: they are never changed. A step
+        whose trained part alone is over the budget is kept whole and counted (over_budget_steps)."""
+        originals = [c.output for c in step.tool_calls]
         sizes = [len(t) for t in originals]
         while True:
             cut = [cut_text(t, n)[0] for t, n in zip(originals, sizes)]
-            msgs = step_messages(_with(step, cut[-1], cut[:-1]))
+            msgs = step_messages(_with(step, step.text, cut))
             tokens = sum(message_tokens(m, self.count) for m in msgs)
             if tokens <= room:
+                stats.cut_steps += cut != originals
                 return msgs, tokens
-            outputs = [i for i in range(len(sizes) - 1) if sizes[i] > MIN_OUTPUT_CHARS]
-            i = max(outputs, key=lambda j: sizes[j]) if outputs else len(sizes) - 1
-            if sizes[i] <= MIN_OUTPUT_CHARS:  # what is left is the arguments, which are never changed
+            outputs = [i for i in range(len(sizes)) if sizes[i] > MIN_OUTPUT_CHARS]
+            if not outputs:  # what is left is trained text and arguments, which are never changed
+                stats.cut_steps += cut != originals
                 stats.over_budget_steps += 1
                 return msgs, tokens
+            i = max(outputs, key=lambda j: sizes[j])
             sizes[i] = max(MIN_OUTPUT_CHARS, sizes[i] // 2)
 
 

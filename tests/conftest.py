@@ -50,12 +50,13 @@ def workspace(tmp_path_factory, sample_store, tiny_base) -> dict:
 
     root = tmp_path_factory.mktemp("workspace")
     overlay = root / "overlay.yaml"
-    cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    cfg = config.read_overlay(REPO / "configs" / "demo.yaml")  # with the tiny.yaml it extends
     cfg["paths"] = {k: str(root / k) for k in ("data", "outputs", "reports", "exports")}
     cfg["extract"]["tokenizer"] = str(tiny_base)
     cfg["extract"]["test_fraction"] = 0.4
     cfg["model"]["model_name_or_path"] = str(tiny_base)
     cfg["sft"].update(max_steps=6, logging_steps=3, save_steps=3, max_length=1536)
+    cfg["eval"]["min_sessions"] = 1  # verdicts on a 4-session sample: the verdict logic; the default 6 has its own tests
     overlay.write_text(yaml.safe_dump(cfg))
     specs = config.specialists(overlay=overlay)
     ex = config.load(overlay=overlay)["extract"]

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from core.atomic import settle
+from core.config import read_overlay
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +105,7 @@ def ws(tmp_path_factory, sample_store, tiny_base):
 
     root = tmp_path_factory.mktemp("crash")
     other = build_sample_store(root / "other.db", seed=3, sessions_per_language=2)
-    cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    cfg = read_overlay(REPO / "configs" / "demo.yaml")  # with the tiny.yaml it extends
     cfg["extract"].update(tokenizer=None, test_fraction=0.4, window_tokens=1800)  # estimated: extraction is quicker
     cfg["model"]["model_name_or_path"] = str(tiny_base)
     cfg["sft"].update(max_steps=3, save_steps=1, save_total_limit=2, logging_steps=1, max_length=1536,

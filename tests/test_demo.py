@@ -52,6 +52,7 @@ def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     overlay = root / "demo.yaml"
     overlay.write_text((REPO / "configs" / "demo.yaml").read_text().replace(" demo/", f" {root}/"))
+    shutil.copy(REPO / "configs" / "tiny.yaml", root / "tiny.yaml")  # what the demo overlay extends
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     runs = []
     for argv in demo_commands(sys.executable):
@@ -95,9 +96,13 @@ def test_the_matrix_has_the_base_and_every_adapter_on_every_split_and_the_diagon
         column = {row: m["loss"][i][j] for i, row in enumerate(m["rows"])}
         own = column.pop(name)
         assert own < min(column.values()), f"{name}: own adapter {own}, others {column}"
-        assert m["diagonal"][name]["loss"]["wins"], name
+        # a verdict on the diagonal only where the split holds out eval.min_sessions (6) sessions or more
+        if m["sessions"][name] >= 6:
+            assert m["diagonal"][name]["loss"]["wins"], name
+        else:
+            assert m["diagonal"][name] == {"too_few": m["sessions"][name]}, name
     summary = (demo["root"] / "reports" / "summary.md").read_text()
-    assert "Where the diagonal does not win" not in summary
+    assert "does not win" not in summary
 
 
 def test_the_demo_exports_every_adapter_and_prints_the_table(demo):

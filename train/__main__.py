@@ -39,12 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     names = [x for x in a.items if "=" not in x]
     overrides = [x for x in a.items if "=" in x]
     try:
-        from .sft import (NoTrainingData, check_switches, dry_run, inspect, is_main_process, known_fields,
+        from .sft import (NoTrainingData, check_switches, dry_run, inspect, is_main_process,
                           load_specialist, say, train)
 
         names = cfglib.select_names(  # the overrides count: `paths.data=DIR` says where the datasets are
             names, a.all, lambda sp: sp.path("data").is_dir(), "no specialist has a dataset; run `make extract` first",
-            overlay=a.overlay, overrides=overrides, known=known_fields() if a.all else None)
+            overlay=a.overlay, overrides=overrides)
 
         specs = [load_specialist(n, a.overlay, overrides) for n in names]  # every config checked before any model loads
         for sp in specs:

@@ -1,7 +1,6 @@
 """Config in, SFTTrainer built, adapter out: one specialist's LoRA fit on its extracted dataset."""
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import os
@@ -36,29 +35,12 @@ def say(*args, **kwargs) -> None:
         print(*args, **kwargs, flush=True)
 
 
-def known_fields() -> dict[str, set[str]]:
-    """The field names of the library config objects each section feeds."""
-    from peft import LoraConfig
-    from trl import ModelConfig, SFTConfig
-
-    return {"sft": {f.name for f in dataclasses.fields(SFTConfig)},
-            "lora": {f.name for f in dataclasses.fields(LoraConfig)},
-            "model": {f.name for f in dataclasses.fields(ModelConfig)}}
-
-
-def check_keys(cfg: dict[str, Any], known: dict[str, set[str]], where: str) -> None:
-    for section, fields in known.items():
-        unknown = sorted(set(cfg.get(section) or {}) - fields)
-        if unknown:
-            raise ConfigError(f"{where}: {section}.{unknown[0]} is not a field of "
-                              f"{ {'sft': 'trl.SFTConfig', 'lora': 'peft.LoraConfig', 'model': 'trl.ModelConfig'}[section]}"
-                              + (f" (also unknown: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""))
+known_fields = cfglib.known_fields  # the field names of the library config objects each section feeds
 
 
 def load_specialist(name: str, overlay: str | None, overrides: list[str]) -> Specialist:
-    known = known_fields()
-    sp = cfglib.specialist(name, overlay=overlay, overrides=overrides, known=known)
-    check_keys(sp.config, known, f"configs/{name}.yaml" + (f" + {overlay}" if overlay else ""))
+    """The specialist's config, every key and value checked (core.config.validate), packing resolved."""
+    sp = cfglib.specialist(name, overlay=overlay, overrides=overrides)
     resolve_packing(sp.config)
     return sp
 
@@ -167,6 +149,12 @@ def sft_config(sp: Specialist, output_dir: Path, **overrides):
     if _accelerator() is None:
         args.setdefault("use_cpu", True)  # and, under torchrun / accelerate launch, the gloo backend
         args.setdefault("dataloader_pin_memory", False)
+    # TRL's SFTConfig turns checkpointing on under its deprecated name, and transformers warns about that name on every
+    # run: the same setting under the new name (a config's gradient_checkpointing is read as activation_checkpointing)
+    if args.get("gradient_checkpointing") is not None:
+        args.setdefault("activation_checkpointing", args["gradient_checkpointing"])
+    args.setdefault("activation_checkpointing", True)
+    args["gradient_checkpointing"] = None
     args.setdefault("include_num_input_tokens_seen", "non_padding")
     args.setdefault("run_name", sp.name)
     return SFTConfig(output_dir=str(output_dir), **args)
@@ -238,7 +226,7 @@ def training_rows(sp: Specialist, tok, ds, how: str):
 def describe_lengths(lengths: list[int], max_length: int | None) -> str:
     if not lengths:
         return "no windows"
-    q = statistics.quantiles(lengths, n=20) if len(lengths) > 1 else [lengths[0]] * 19
+    q = statistics.quantiles(lengths, n=20, method="inclusive") if len(lengths) > 1 else [lengths[0]] * 19
     over = sum(n > max_length for n in lengths) if max_length else 0
     return (f"tokens per window: min {min(lengths)}, median {int(statistics.median(lengths))}, p95 {int(q[18])}, "
             f"max {max(lengths)}; {over} of {len(lengths)} over max_length {max_length}")
@@ -266,12 +254,27 @@ def over_length(encoded, args) -> dict[str, Any]:
     return report
 
 
-def describe_over_length(report: dict[str, Any]) -> str | None:
+def describe_over_length(report: dict[str, Any], sp: Specialist | None = None) -> str | None:
     if not report["over_max_length"]:
         return None
     return (f"{report['over_max_length']} of {report['windows']} train windows are longer than max_length "
-            f"{report['max_length']}; {report['action']}. Re-extract with extract.window_tokens <= "
-            f"{report['max_length']} to avoid it.")
+            f"{report['max_length']}; {report['action']}. {_window_advice(report['max_length'], sp)}")
+
+
+def _window_advice(max_length: int, sp: Specialist | None) -> str:
+    """What re-extraction fixes it: a smaller window budget, or windows measured in the base's own tokens."""
+    settings = {}
+    if sp is not None:
+        manifest = Path(sp.config["paths"]["data"]) / "manifest.json"
+        settings = json.loads(manifest.read_text()).get("settings", {}) if manifest.is_file() else {}
+    budget, counter = settings.get("window_tokens"), str(settings.get("token_counter") or "")
+    if budget is not None and budget <= max_length and sp is not None:
+        base = sp.config["model"]["model_name_or_path"]
+        how = ("estimated at 3 characters a token" if counter.startswith("estimate")
+               else f"counted with {counter}'s tokenizer")
+        return (f"The windows were cut to extract.window_tokens {budget} {how}, which is off for this base: "
+                f"re-extract with extract.tokenizer={base} to measure them in its tokens")
+    return f"Re-extract with extract.window_tokens <= {max_length} to avoid it."
 
 
 def dry_run(sp: Specialist) -> None:
@@ -286,7 +289,7 @@ def dry_run(sp: Specialist) -> None:
     print(f"dataset {sp.path('data')}: train {len(ds['train'])} windows, test {len(ds.get('test', []))} windows")
     print(f"trained tokens found by {MASKING[how]}")
     print(describe_lengths([len(ids) for ids, _ in encoded], sp.config["sft"].get("max_length")))
-    note = describe_over_length(over_length(encoded, sft_config(sp, sp.path("outputs") / "checkpoints")))
+    note = describe_over_length(over_length(encoded, sft_config(sp, sp.path("outputs") / "checkpoints")), sp)
     if note:
         print(note)
 
@@ -323,7 +326,7 @@ def inspect(sp: Specialist, n: int = 3) -> None:
           f"{len(encoded)} train windows" + (f" (the first {len(encoded)} of {len(rows)})" if len(rows) > len(encoded)
                                              else ""))
     print(describe_lengths([len(ids) for ids, _ in encoded], args.max_length))
-    note = describe_over_length(over_length(encoded, args))
+    note = describe_over_length(over_length(encoded, args), sp)
     if note:
         print(note)
 
@@ -368,7 +371,7 @@ def _train(sp: Specialist, resume: bool, init_adapter: str | Path | None = None)
     train_rows, test, encoded = training_rows(sp, tok, ds, how)
     report = over_length(encoded, args)
     if report["over_max_length"]:
-        say(f"{sp.name}: {describe_over_length(report)}", file=sys.stderr)
+        say(f"{sp.name}: {describe_over_length(report, sp)}", file=sys.stderr)
     if len(encoded) == len(ds["train"]) and report["windows_dropped"] == len(encoded):
         raise ConfigError(f"{sp.name}: no train window has a trained token within its first max_length "
                           f"{args.max_length} tokens; raise sft.max_length or re-extract with a smaller "
@@ -400,13 +403,14 @@ def _train(sp: Specialist, resume: bool, init_adapter: str | Path | None = None)
         if not (Path(init_adapter) / "adapter_config.json").is_file():
             raise ConfigError(f"{sp.name}: --init-adapter {init_adapter}: no adapter there")
         model, peft_config = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True), None
-    trainer = SpecialistTrainer(model=model, args=args, train_dataset=train_rows, eval_dataset=test,
-                                processing_class=tok, peft_config=peft_config)
-    before = trainer.evaluate()["eval_loss"] if test is not None and last is None else None
+    trainer = SpecialistTrainer(model=model, args=args, train_dataset=train_rows, processing_class=tok,
+                                peft_config=peft_config)
+    held_out = (lambda: _held_out_loss(sp, tok, trainer.model, ds["test"])) if test is not None else (lambda: None)
+    before = held_out() if last is None else None
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=str(last) if last else None)
     wall = time.time() - t0
-    after = trainer.evaluate()["eval_loss"] if test is not None else None
+    after = held_out()
     tokens = int(trainer.state.num_input_tokens_seen or 0)
     this_run = tokens - int(start.get("num_input_tokens_seen") or 0)  # tokens/s counts only what this run trained
     base = sp.config["model"]["model_name_or_path"]
@@ -428,6 +432,15 @@ def _train(sp: Specialist, resume: bool, init_adapter: str | Path | None = None)
 
 
 RUN_FILE = "run.json"  # checkpoints/run.json: the id of the run its checkpoints belong to
+
+
+def _held_out_loss(sp: Specialist, tok, model, rows) -> float:
+    """Eval's loss on the test split (core.loss), so that what training prints is what `make eval` reports; every
+    process computes it (a sharded model's forward needs them all)."""
+    from core.loss import held_out_loss
+
+    return round(held_out_loss(model, tok, rows, sp.config["sft"].get("max_length"),
+                               batch_size=int((sp.config.get("eval") or {}).get("batch_size") or 8)), 4)
 
 
 def _run_id(ckpt: Path) -> str | None:

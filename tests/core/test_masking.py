@@ -154,7 +154,7 @@ def test_sfttrainer_builds_its_labels_from_the_diff_mask(plain_base, workspace, 
 
 
 def test_eval_encodes_the_held_out_windows_with_the_diff_mask(plain_base, workspace):
-    from eval.loss import encode
+    from core.loss import encode
     from core.data import load_specialist_dataset
     from core.masking import tokenize, training_template
     from core.models import load_tokenizer

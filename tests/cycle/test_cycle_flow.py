@@ -18,6 +18,7 @@ import yaml
 
 from cycle.adapters import digest
 from sample.store import add_sample_sessions, build_sample_store
+from core.config import read_overlay
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,7 @@ def ws(tmp_path_factory, tiny_base):
     configs.mkdir()
     for f in ("defaults.yaml", *(f"{n}.yaml" for n in NAMES)):
         shutil.copy(REPO / "configs" / f, configs / f)
-    cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    cfg = read_overlay(REPO / "configs" / "demo.yaml")  # with the tiny.yaml it extends
     cfg["paths"] = {k: str(root / k) for k in ("data", "outputs", "reports", "exports", "cycles")}
     cfg["extract"].update(tokenizer=str(tiny_base), test_fraction=0.1, val_fraction=0.4)
     cfg["model"]["model_name_or_path"] = str(tiny_base)

@@ -19,7 +19,7 @@ import yaml
 NAME = "serpent"
 
 
-# --- eval.loss: the arithmetic ----------------------------------------------------------------------------------------
+# --- core.loss: the arithmetic ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def base_model(tiny_base):
@@ -55,7 +55,7 @@ def _by_hand(model, ids: list[int], labels: list[int]) -> tuple[float, int]:
 
 
 def test_window_losses_equal_a_hand_computed_cross_entropy(base_model):
-    from eval.loss import window_losses
+    from core.loss import window_losses
 
     got = window_losses(base_model, WINDOWS, batch_size=1)
     for w, (sid, ids, labels, _) in zip(got, WINDOWS):
@@ -67,7 +67,7 @@ def test_window_losses_equal_a_hand_computed_cross_entropy(base_model):
 
 
 def test_window_losses_batched_and_padded_equal_one_at_a_time(base_model):
-    from eval.loss import window_losses
+    from core.loss import window_losses
 
     windows = WINDOWS + [_window("s3", list(range(20, 50)), [i % 3 == 0 for i in range(30)])]
     one = window_losses(base_model, windows, batch_size=1, pad_id=1)
@@ -85,7 +85,7 @@ def test_window_losses_with_a_shared_prefix_equal_a_hand_computation(base_model,
     alone."""
     from collections import Counter
 
-    from eval.loss import MIN_SHARED_PREFIX, window_losses
+    from core.loss import MIN_SHARED_PREFIX, window_losses
 
     prefix = [(7 * i) % 500 + 4 for i in range(40)]
     assert len(prefix) >= MIN_SHARED_PREFIX
@@ -108,7 +108,7 @@ def test_window_losses_with_a_shared_prefix_equal_a_hand_computation(base_model,
 
 
 def test_mean_loss_weights_windows_by_their_trained_tokens():
-    from eval.loss import WindowLoss, mean_loss
+    from core.loss import WindowLoss, mean_loss
 
     ws = [WindowLoss("a", nll=6.0, tokens=2, bytes=8), WindowLoss("b", nll=1.0, tokens=1, bytes=4)]
     assert mean_loss(ws) == pytest.approx(7.0 / 3)
@@ -116,14 +116,14 @@ def test_mean_loss_weights_windows_by_their_trained_tokens():
 
 
 def test_bits_per_byte_is_nats_over_ln2_over_bytes():
-    from eval.loss import WindowLoss, bits_per_byte
+    from core.loss import WindowLoss, bits_per_byte
 
     ws = [WindowLoss("a", nll=6.0, tokens=2, bytes=8), WindowLoss("b", nll=1.0, tokens=1, bytes=4)]
     assert bits_per_byte(ws) == pytest.approx(7.0 / math.log(2) / 12)
 
 
 def test_encode_masks_everything_but_the_assistant_and_keeps_the_start(tiny_base):
-    from eval.loss import encode
+    from core.loss import encode
     from core.masking import tokenize
     from core.models import load_tokenizer
 
@@ -141,13 +141,13 @@ def test_encode_masks_everything_but_the_assistant_and_keeps_the_start(tiny_base
 
 
 def _losses(values: dict[str, list[tuple[float, int]]]):
-    from eval.loss import WindowLoss
+    from core.loss import WindowLoss
 
     return [WindowLoss(sid, nll, n, 4 * n) for sid, ws in values.items() for nll, n in ws]
 
 
 def test_bootstrap_intervals_contain_the_point_estimates():
-    from eval.loss import bootstrap, mean_loss
+    from core.loss import bootstrap, mean_loss
 
     a = _losses({"s1": [(60, 10), (30, 5)], "s2": [(45, 10)], "s3": [(70, 10)], "s4": [(20, 5), (55, 10)]})
     b = _losses({"s1": [(40, 10), (25, 5)], "s2": [(41, 10)], "s3": [(50, 10)], "s4": [(18, 5), (40, 10)]})
@@ -159,7 +159,7 @@ def test_bootstrap_intervals_contain_the_point_estimates():
 
 
 def test_bootstrap_is_deterministic_for_a_seed():
-    from eval.loss import bootstrap
+    from core.loss import bootstrap
 
     a = _losses({"s1": [(60, 10)], "s2": [(45, 10)], "s3": [(70, 10)]})
     assert bootstrap(a, samples=200, seed=3) == bootstrap(a, samples=200, seed=3)
@@ -167,7 +167,7 @@ def test_bootstrap_is_deterministic_for_a_seed():
 
 def test_bootstrap_resamples_sessions_not_windows():
     """One session's windows move together: with a single session the interval collapses to its loss."""
-    from eval.loss import bootstrap, mean_loss
+    from core.loss import bootstrap, mean_loss
 
     a = _losses({"only": [(60, 10), (10, 10), (90, 10)]})
     ci = bootstrap(a, samples=200)
@@ -242,8 +242,8 @@ def test_adapter_loss_is_below_base_after_training(evaluated):
 def test_eval_losses_equal_sfttrainers_eval_loss_before_and_after_training(evaluated):
     """Same windows, same mask as training: the report reproduces what the trainer measured on the test split."""
     r, t = evaluated["report"], evaluated["training"]
-    assert r["base"]["loss"] == pytest.approx(t["eval_loss_before"], abs=2e-3)
-    assert r["adapter"]["loss"] == pytest.approx(t["eval_loss_after"], abs=2e-3)
+    assert r["base"]["loss"] == pytest.approx(t["eval_loss_before"], abs=2e-4)  # one loss, computed one way
+    assert r["adapter"]["loss"] == pytest.approx(t["eval_loss_after"], abs=2e-4)
 
 
 def test_eval_report_intervals_contain_the_losses(evaluated):
@@ -379,7 +379,7 @@ def test_matrix_cells_are_the_losses_the_report_gives(matrix, evaluated):
 def test_the_diagonal_wins_after_training(matrix):
     m = matrix["m"]
     assert m["diagonal"][NAME]["loss"]["wins"] is True and m["diagonal"][NAME]["loss"]["beaten_by"] == []
-    assert "diagonal: each specialist's adapter wins on its own test split" in matrix["stdout"]
+    assert "the diagonal wins: each specialist's own adapter is the best model on its own test split" in matrix["stdout"]
 
 
 def test_matrix_writes_summary_md_the_heat_map_and_json(matrix):
@@ -390,7 +390,7 @@ def test_matrix_writes_summary_md_the_heat_map_and_json(matrix):
     own = m["loss"][1][m["columns"].index(NAME)]
     assert f"| {NAME} adapter | " in md and f"**{own:.3f}**" in md
     assert "| serpent | " in md and "better than base" in md  # the specialist's verdicts, from its eval.json
-    assert "The diagonal wins on every test split" in md
+    assert "- The diagonal wins: each specialist's own adapter is the best model on its own test split" in md
 
 
 def test_matrix_prints_the_verdicts_and_the_matrix(matrix):
@@ -510,7 +510,7 @@ def test_eval_all_skips_a_specialist_without_a_test_split_and_evaluates_the_othe
     # --all ends with the matrix; prism's adapter is a copy of serpent's, so serpent's diagonal cell is only matched
     m = json.loads((outputs.parent / "reports" / "matrix.json").read_text())
     assert m["rows"] == ["base", "prism", NAME] and "prism" not in m["columns"]
-    assert f"diagonal does not win: on {NAME}'s test split, {NAME}'s own adapter" in out
+    assert f"the diagonal does not win on {NAME}'s test split, {NAME}'s own adapter" in out
     assert "matched or beaten by prism adapter" in out
 
 

@@ -179,7 +179,7 @@ def test_manifest_records_base_rank_and_provenance(exported):
 
 def test_modelfile_builds_the_base_with_the_adapter(exported):
     text = (exported["out"] / "Modelfile").read_text()
-    assert "\nFROM base\n" in text and "\nADAPTER ./adapter\n" in text
+    assert "\nFROM ../../base\n" in text and "\nADAPTER ./adapter\n" in text  # from the Modelfile's folder
 
 
 def test_gguf_adapter_holds_every_lora_pair_of_the_trained_adapter_for_llama_cpp(exported):
@@ -241,13 +241,13 @@ def test_serve_vllm_names_every_exported_adapter(private):
     rc, out, _ = export_main(["forge", "--overlay", private["overlay"]])
     assert rc == 0
     script = (private["exports"] / "serve_vllm.sh").read_text()
-    assert "vllm serve base " in script and "--enable-lora" in script and "--max-loras 2" in script
+    assert 'vllm serve "$here/../base" ' in script and "--enable-lora" in script and "--max-loras 2" in script
     assert "--max-lora-rank 16" in script
     assert "--enable-auto-tool-choice --tool-call-parser hermes" in script  # the tiny base's <tool_call> template
     for name in ("forge", NAME):
-        assert f"{name}={private['exports'] / name / 'adapter'}" in script
+        assert f'{name}="$here/{name}/adapter"' in script  # from the script's own folder
         modelfile = (private["exports"] / name / "Modelfile").read_text()
-        assert f"ollama create {name} " in modelfile and "\nFROM base\n" in modelfile
+        assert f"ollama create {name} " in modelfile and "\nFROM ../../base\n" in modelfile
 
 
 def test_serve_vllm_max_lora_rank_covers_the_largest_adapter_rank(tmp_path):
@@ -261,7 +261,7 @@ def test_serve_vllm_max_lora_rank_covers_the_largest_adapter_rank(tmp_path):
     assert "--max-lora-rank 64" in script and "--max-loras 3" in script
     assert "vllm serve Qwen/Qwen2.5-Coder-1.5B-Instruct " in script
     for name in ("serpent", "forge", "prism"):
-        assert f"{name}={tmp_path / name / 'adapter'}" in script
+        assert f'{name}="$here/{name}/adapter"' in script
     # no adapter folder here, so no chat template to read the tool-call format from: the script says so
     assert "--tool-call-parser" not in script.split("exec")[1] and "No vLLM tool-call parser is known" in script
 

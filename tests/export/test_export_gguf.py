@@ -234,7 +234,7 @@ def test_export_on_a_qwen2_base_writes_adapter_gguf_and_points_the_modelfile_at_
     rc, out, exp = export_in(tmp_path, built["qwen2"], "qwen-base")
     assert rc == 0, out
     modelfile = (exp / "Modelfile").read_text()
-    assert "\nFROM qwen-base\n" in modelfile and modelfile.endswith("\nADAPTER ./adapter.gguf\n")
+    assert "\nFROM ../../qwen-base\n" in modelfile and modelfile.endswith("\nADAPTER ./adapter.gguf\n")
     assert "ollama create serpent " in modelfile
     fields, tensors = read(exp / "adapter.gguf")
     assert fields["general.architecture"] == "qwen2" and len(tensors) == 2 * 7 * LAYERS

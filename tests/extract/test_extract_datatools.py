@@ -33,7 +33,7 @@ def test_analyze_counts_sessions_windows_and_tool_calls_per_source_and_specialis
 
     a = analyze(data / "data", 4096)
     serpent = a["specialists"]["serpent"]["opencode"]
-    assert (serpent["sessions"], serpent["windows"], serpent["train_windows"], serpent["turns"]) == (2, 2, 2, 2)
+    assert (serpent["sessions"], serpent["windows"], serpent["train_windows"], serpent["steps"]) == (2, 2, 2, 4)  # 2 steps a session
     assert serpent["tool_calls"]["write"] == 1
     assert serpent["tokens"]["over_max_length"] == 0
     assert sum(serpent["outcomes"].values()) == 2

@@ -141,7 +141,8 @@ def test_a_step_whose_arguments_alone_exceed_the_budget_is_kept_whole_and_report
     stats = WindowStats()
     [w] = Windower(SYSTEM, TOOLS, 1000, count).windows(_session([("Prompt.", [huge_args])]), stats)
     assert w.messages[2]["tool_calls"][0]["function"]["arguments"] == {"filePath": "a.py", "content": "x" * 20_000}
-    assert (stats.cut_steps, stats.over_budget_steps) == (1, 1)
+    assert w.messages[2]["content"] == "writing"
+    assert (stats.cut_steps, stats.over_budget_steps) == (0, 1)  # nothing to cut: kept whole and counted
 
 
 def test_a_long_prompt_is_cut_to_leave_room_for_its_steps():

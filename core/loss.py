@@ -1,4 +1,4 @@
-"""Held-out assistant-token loss, batched, with exactly the mask training uses."""
+"""Held-out assistant-token loss, batched, with exactly the mask training uses: the one loss train and eval report."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from core.masking import tokenize
+from .masking import tokenize, training_template
 
 
 @dataclass
@@ -191,3 +191,15 @@ def bootstrap(ws_a: list[WindowLoss], ws_b: list[WindowLoss] | None = None, *, s
         return [round(xs[int(0.025 * (len(xs) - 1))], 4), round(xs[int(0.975 * (len(xs) - 1))], 4)] if xs else []
 
     return {k: ci(v) for k, v in stats.items() if v}
+
+
+def held_out_loss(model, tok, rows, max_length: int | None, *, batch_size: int = 8) -> float:
+    """The mean loss over the trained tokens of these windows, as `python -m eval` computes it (the same encoding,
+    mask, truncation and batching): training's "held-out loss before -> after" is eval's base and adapter loss."""
+    was_training = model.training
+    encoded = encode(tok, rows, training_template(tok), max_length)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    try:
+        return mean_loss(window_losses(model, encoded, batch_size=batch_size, pad_id=pad))
+    finally:
+        model.train(was_training)
