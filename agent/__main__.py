@@ -202,4 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core import entry
+
+    sys.exit(entry.run("agent", main, interrupted="finished tasks and their trajectories are kept; make generate "
+                                                   "resumes where it stopped"))
