@@ -1,6 +1,7 @@
 """How every entry point ends: Ctrl-C is one line and exit 130, a full disk one line and exit 2, never a traceback."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -17,7 +18,10 @@ def run(prog: str, main: Callable[[], int | None], *, interrupted: str = "earlie
         return code
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted; {interrupted}", file=sys.stderr, flush=True)
-        return 130
+        sys.stdout.flush()
+        # Exit here, not by returning: the interrupt has unwound every `with` (staging removed, locks released), and
+        # a normal interpreter shutdown after a caught Ctrl-C was seen ending the process by SIGINT (-2), not 130.
+        os._exit(130)
     except OSError as e:
         from .atomic import is_disk_full
 
