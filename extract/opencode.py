@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .fastjson import loads
 from .records import Session, Step, ToolCall, Turn
 
 HIDDEN_AGENTS = {"compaction", "title", "summary"}
@@ -135,7 +136,7 @@ def _loads(text) -> dict | None:
     if text is None:
         return None
     try:
-        v = json.loads(text)
+        v = loads(text)
     except (TypeError, ValueError):
         return None
     return v if isinstance(v, dict) else None
