@@ -23,12 +23,13 @@ TOP_LEVEL = ("language", "system_prompt")  # a specialist's own keys, beside the
 # The sections whose keys are the fields of a library's config class (checked against its type hints).
 LIBRARY = {"model": ("trl", "ModelConfig"), "lora": ("peft", "LoraConfig"), "sft": ("trl", "SFTConfig")}
 # Keys whose default is null, and the type a value must have when it is set (other keys take their default's type).
-NULLABLE = {"extract.window_tokens": int, "extract.tokenizer": str, "eval.max_turns": int}
+NULLABLE = {"extract.window_tokens": int, "extract.tokenizer": str, "extract.workers": int, "eval.max_turns": int}
 # Values that are more than a type: (check, what is expected).
 RANGES = {"extract.test_fraction": (lambda v: 0 <= v < 1, "a fraction from 0 up to 1 (0.1 holds out 10% of tasks)"),
           "extract.holdout": (lambda v: v in ("hash", "recent"), "'hash' or 'recent'"),
           "extract.tool_output_chars": (lambda v: v > 0, "a whole number above 0"),
           "extract.window_tokens": (lambda v: v is None or v > 0, "a whole number above 0, or null"),
+          "extract.workers": (lambda v: v is None or v >= 1, "a whole number >= 1, or null (one per core)"),
           "eval.batch_size": (lambda v: v >= 1, "a whole number >= 1"),
           "eval.max_turns": (lambda v: v is None or v >= 0, "a whole number >= 0, or null"),
           "eval.max_new_tokens": (lambda v: v >= 1, "a whole number >= 1")}
@@ -50,9 +51,16 @@ class Specialist:
         return Path(self.config["paths"][kind]) / self.name
 
 
+_YAML_CACHE: dict[tuple[str, int, int], Any] = {}  # a file read once per process while it is unchanged
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if key not in _YAML_CACHE:
+            _YAML_CACHE[key] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = copy.deepcopy(_YAML_CACHE[key])
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except yaml.YAMLError as e:

@@ -299,18 +299,31 @@ def _exact(values: dict[str, str], counts: Counter) -> Callable[[str], str] | No
     return lambda text: rx.sub(sub, text) if text else text
 
 
-# Lower-cased placeholders: a replacement brings their text into a string, so a rule whose hint is in one stays.
-_PLACEHOLDERS = "\x00".join(f"<redacted:{r.kind}>" for r in RULES)
+# The hints each rule's placeholder brings into a string it replaces something in (`<redacted:aws_key>` holds `aws`
+# and `:`): a rule those hints belong to can match after that replacement.
+def _placeholder_hints(rules: list[Rule]) -> dict[str, set[str]]:
+    hints = {h for r in rules for h in r.hints}
+    return {r.kind: {h for h in hints if h in f"<redacted:{r.kind}>"} for r in rules}
+
+
+_PLACEHOLDER_HINTS = _placeholder_hints(RULES)
 
 
 def _possible(session: Session, rules: list[Rule]) -> list[Rule]:
-    """The rules whose hint occurs somewhere in the session (or in a placeholder): the only ones that can match.
+    """The rules that can match somewhere in the session: those whose hint occurs in its text, and those whose hint
+    a possible rule's placeholder brings in.
 
-    One scan of the session's text instead of one per rule per string; each string still checks the hints of
-    the rules left, so what is replaced is exactly what checking every rule on every string replaces. (No hint
-    holds `<` or `>`, so none can appear across a placeholder's edge after a replacement.)"""
-    low = "\x00".join([_PLACEHOLDERS, *filter(None, _texts(session))]).lower()
-    return [r for r in rules if not r.hints or any(h in low for h in r.hints)]
+    One scan of the session's text instead of one per rule per string; each string still checks the hints of the
+    rules left, so what is replaced is exactly what checking every rule on every string replaces. (No hint holds
+    `<` or `>`, so none can appear across a placeholder's edge after a replacement.)"""
+    low = "\x00".join(filter(None, _texts(session))).lower()
+    present = {h for h in {h for r in rules for h in r.hints} if h in low}
+    while True:
+        keep = [r for r in rules if not r.hints or not present.isdisjoint(r.hints)]
+        more = set().union(*(_PLACEHOLDER_HINTS.get(r.kind, ()) for r in keep)) - present
+        if not more:
+            return keep
+        present |= more
 
 
 def redact_session(session: Session, counts: Counter, redactor: Redactor | None = None) -> Session:
