@@ -123,3 +123,10 @@ def test_agent_check_skips_and_counts_the_swift_suite_without_swift():
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert f"check swift: 0 tasks proven, 0 not, {len(load_suite('swift'))} skipped (missing: swift)" in out.stdout
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None or shutil.which("ruby") is None, reason="needs bubblewrap and ruby")
+def test_a_ruby_task_is_proven_under_bubblewrap(tmp_path):
+    """Ruby and its bundled minitest work with the read-only root, the temporary HOME and no network."""
+    task = next(t for t in load_suite("ruby") if t.id == "query-string-escape")
+    assert prove(task, tmp_path, sandbox_setting="bubblewrap") == {"unfixed_passes": False, "fixed_passes": True}
