@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("extra", nargs="*", metavar="KEY=VALUE", help="mini-swe-agent config overrides")
     for sp in (e, g, c, s):
         sp.add_argument("--overlay", default=None, help="config overlay, e.g. configs/demo.yaml")
-        sp.add_argument("--tasks", default=None, help="a bundled suite (python, rust, typescript) or a folder")
+        sp.add_argument("--tasks", default=None,
+                        help="a bundled suite (python, rust, typescript, ruby, swift) or a folder")
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
     for sp in (e, g, s):
         sp.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL (default agent.endpoint)")
