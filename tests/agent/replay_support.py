@@ -119,7 +119,40 @@ def session(b, project_id: str, worktree: Path, prompt: str, steps: list[dict], 
     return sid
 
 
-def keep_in_test(path: Path, session_ids: list[str], source: str = "opencode") -> Path:
-    """An --keep-sides file that holds every given session out (the test split)."""
-    path.write_text(json.dumps({f"{source}:{s}": "test" for s in session_ids}))
-    return path
+def fix_steps(work: Path, start: str | None, end: str | None, *, last_exit: int = 0, command: str = UNITTEST,
+              snapshots: bool = True) -> list[dict]:
+    """A session's steps: run the tests (they fail), fix add(), run `command` (exit last_exit), say so. The steps'
+    snapshots: start until the fix, end after it (none at all without snapshots)."""
+    def s(a, b):
+        return {"snapshot": a, "end_snapshot": b} if snapshots else {"snapshot": None, "end_snapshot": None}
+
+    return [
+        {"text": "Running the tests first.", "tools": [read(work, "calc.py"), bash(UNITTEST, FAIL_OUT, 1)],
+         **s(start, start)},
+        {"tools": [edit(work, "calc.py", "a - b", "a + b")], **s(start, end)},
+        {"tools": [bash(command, PASS_OUT if last_exit == 0 else FAIL_OUT, last_exit)], **s(end, end)},
+        {"text": "Done: add() adds.", "finish": "stop", **s(end, end)},
+    ]
+
+
+def one_session(tmp: Path, prompt: str) -> tuple[Path, str]:
+    """An opencode data folder holding one replayable session with this first prompt, extracted with the session held
+    out: (the data root, the session id)."""
+    from extract.__main__ import main as extract_main
+    from sample.store import StoreBuilder
+
+    data = tmp / "share" / "opencode"
+    data.mkdir(parents=True)
+    work, pid = project(tmp / "calc")
+    start = track(data, pid, work)
+    (work / "calc.py").write_text(FIXED)
+    fixed = track(data, pid, work)
+    with StoreBuilder(data / "opencode.db") as b:
+        b.project(str(work), id=pid)
+        sid = session(b, pid, work, prompt, fix_steps(work, start, fixed))
+    sides = tmp / "sides.json"
+    sides.write_text(json.dumps({f"opencode:{sid}": "test"}))
+    out = tmp / "data"
+    assert extract_main(["--db", str(data / "opencode.db"), "--out", str(out), "--keep-sides", str(sides), "--quiet",
+                         "extract.agent_files=false"]) == 0
+    return out, sid

@@ -17,8 +17,7 @@ import yaml
 from agent import replay
 from agent.__main__ import main as agent_main
 from extract.__main__ import main as extract_main
-from replay_support import (BUGGY, FAIL_OUT, FIXED, PASS_OUT, UNITTEST, bash, digest, edit, project, read, session,
-                            store_dir, track)
+from replay_support import BUGGY, FIXED, UNITTEST, digest, fix_steps, project, session, store_dir, track
 from sample.store import StoreBuilder
 
 HERMETIC = ["--quiet", "extract.agent_files=false"]
@@ -77,16 +76,8 @@ def home(tmp_path_factory):
     (work / "calc.py").write_text(BUGGY)
     other, other_pid = project(tmp / "other", calc=BUGGY + "# the other one\n")  # never snapshotted: no store
 
-    def steps(start_tree, end_tree, *, last_exit=0, command=UNITTEST, snapshots=True, where=work):
-        s = (lambda a, b: {"snapshot": a, "end_snapshot": b}) if snapshots else \
-            (lambda a, b: {"snapshot": None, "end_snapshot": None})
-        return [
-            {"text": "Running the tests first.", "tools": [read(where, "calc.py"), bash(UNITTEST, FAIL_OUT, 1)],
-             **s(start_tree, start_tree)},
-            {"tools": [edit(where, "calc.py", "a - b", "a + b")], **s(start_tree, end_tree)},
-            {"tools": [bash(command, PASS_OUT if last_exit == 0 else FAIL_OUT, last_exit)], **s(end_tree, end_tree)},
-            {"text": "Done: add() adds.", "finish": "stop", **s(end_tree, end_tree)},
-        ]
+    def steps(start_tree, end_tree, *, where=work, **kw):
+        return fix_steps(where, start_tree, end_tree, **kw)
 
     ids = {}
     with StoreBuilder(data / "opencode.db") as b:
