@@ -128,22 +128,22 @@ agent_tasks := $(if $(TASKS),--tasks $(TASKS))
 
 agent-eval: $(AGENT_STAMP)
 	@test -n "$(NAME)" || { echo "usage: make agent-eval NAME=<specialist> [TASKS=...] [ENDPOINT=...]"; exit 2; }
-	$(PY) -m agent eval $(NAME) $(agent_tasks) $(agent_endpoint) $(overlay) $(ARGS)
+	$(PY) -m agent eval $(NAME) $(ARGS) $(agent_tasks) $(agent_endpoint) $(overlay)
 
 agent-eval-all: $(AGENT_STAMP)
 	$(PY) -m agent eval --all $(agent_tasks) $(agent_endpoint) $(overlay) $(ARGS)
 
 generate: $(AGENT_STAMP)
-	$(PY) -m agent generate $(NAME) $(agent_tasks) $(agent_endpoint) $(if $(MODEL),--model $(MODEL)) \
+	$(PY) -m agent generate $(NAME) $(ARGS) $(agent_tasks) $(agent_endpoint) $(if $(MODEL),--model $(MODEL)) \
 		--workers $(WORKERS) --runs $(RUNS) $(if $(TEMPERATURE),--temperature $(TEMPERATURE)) $(if $(OUT),--out $(OUT)) \
-		$(overlay) $(ARGS)
+		$(overlay)
 
 agent-check: $(AGENT_STAMP)
 	$(PY) -m agent check $(agent_tasks)
 
 replay-check: $(AGENT_STAMP)
 	@test -n "$(NAME)" || { echo "usage: make replay-check NAME=<specialist>"; exit 2; }
-	$(PY) -m agent replay-check $(NAME) $(overlay) $(ARGS)
+	$(PY) -m agent replay-check $(NAME) $(ARGS) $(overlay)
 
 sources := $(foreach p,$(DB),--db $(p)) $(foreach p,$(OPENCODE_STORAGE),--opencode-storage $(p)) \
 	$(foreach p,$(OPENCODE_EXPORT),--opencode-export $(p)) \

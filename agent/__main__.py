@@ -81,12 +81,11 @@ def cmd_eval(a, overrides: list[str]) -> int:
         ag = sp.config["agent"]
         task_set = a.tasks or ag.get("tasks") or sp.language
         replayed = None
-        if task_set == replay.NAME:  # the held-out sessions, replayed (agent/replay.py)
-            tasks, replayed = replay_survey(sp, quiet=a.quiet)
-        else:
-            tasks = load_suite(task_set)
+        tasks = load_suite(task_set) if task_set != replay.NAME else None
         with tempfile.TemporaryDirectory(prefix="agent-eval-") as logs, \
                 endpoints_for(sp, Path(logs), a.endpoint) as (eps, serving):
+            if tasks is None:  # the held-out sessions, replayed (agent/replay.py), once a model is known to serve
+                tasks, replayed = replay_survey(sp, quiet=a.quiet)
             r = evaluate.evaluate(sp, tasks, task_set, eps, limits_from(sp.config), seed=int(ag["sampling_seed"]),
                                   samples=int(ag["bootstrap_samples"]), serving=serving, progress=not a.quiet,
                                   replay=replayed)

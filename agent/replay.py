@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import tempfile
 from collections import Counter
@@ -198,8 +197,8 @@ def _from_tree(root: Path, sid: str) -> RawSession | None:
             directory = info.get("directory") if isinstance(info.get("directory"), str) else ""
             messages = []
             for mf in sorted((r / "session" / "message" / sid).glob("*.json")):
-                parts = [p for p in (_json(pf) for pf in sorted((r / "session" / "part" / sid / mf.stem).glob("*.json")))
-                         if p]
+                files = sorted((r / "session" / "part" / sid / mf.stem).glob("*.json"))
+                parts = [p for p in (_json(pf) for pf in files) if p]
                 messages.append((_json(mf) or {}, parts))
             return RawSession(sid, None, directory, directory, [], messages, v0_root=r)
     return None
@@ -368,8 +367,11 @@ class ReplayTask(Task):
 
 def held_out(data_dir: Path, name: str) -> list[dict[str, str]]:
     """The test split's sessions: source, id, language and the first user message of its first window."""
+    import datasets
+
     from core.data import open_dataset
 
+    datasets.disable_progress_bars()  # "Generating test split" is noise here
     ds = open_dataset(name, data_dir)
     if "test" not in ds:
         return []
