@@ -271,3 +271,14 @@ def test_replay_is_no_task_set_for_generate(capsys, tmp_path):
     assert agent_main(["generate", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--tasks", "replay",
                        "--out", str(tmp_path / "runs"), "--overlay", str(overlay), "--quiet"]) == 2
     assert "would train on the test split" in capsys.readouterr().err
+
+
+def test_make_passes_args_with_tasks_replay():
+    """`make agent-eval NAME=serpent TASKS=replay ARGS=...`: the overrides reach the config check (argparse refused
+    KEY=VALUE after --tasks before)."""
+    repo = Path(__file__).resolve().parents[2]
+    dry = subprocess.run(["make", "-n", "agent-eval", "NAME=serpent", "TASKS=replay", "ARGS=agent.nosuch_key=1"], cwd=repo,
+                         capture_output=True, text=True)
+    [line] = [x for x in dry.stdout.splitlines() if " -m agent " in x]
+    run = subprocess.run(line.split(), cwd=repo, capture_output=True, text=True)
+    assert run.returncode == 2 and "unknown key agent.nosuch_key" in run.stderr, run.stderr
