@@ -37,6 +37,7 @@ from extract.classify import _PREFIXES, _SHELL_SPLIT, _command_line
 from extract.opencode import HIDDEN_AGENTS, agent_matches, open_store
 from extract.opencode_json import export_files, storage_roots
 from extract.outcome import SHELL_TOOLS
+from extract.redact import redact_text
 
 from .tasks import TOOLCHAINS, Task
 
@@ -414,11 +415,12 @@ def survey(data_dir: Path, name: str, *, agents: tuple[str, ...] = ("build", "bu
     with tempfile.TemporaryDirectory(prefix="replay-check-") as scratch:
         for s in sessions:
             task, reason, detail = _decide(s, sources, agents, data_dirs or [], sandbox, check, Path(scratch))
+            # the report shows commands from the raw log: secrets in them are redacted as extraction redacts
             entry = {"source": s["source"], "session": s["session"], "replayable": task is not None,
-                     "reason": reason, "detail": detail}
+                     "reason": reason, "detail": redact_text(detail)}
             if task is not None:
                 tasks.append(task)
-                entry["test"] = task.test
+                entry["test"] = redact_text(task.test)
             entries.append(entry)
             if on_session:
                 on_session(entry)

@@ -135,7 +135,7 @@ def fix_steps(work: Path, start: str | None, end: str | None, *, last_exit: int 
     ]
 
 
-def one_session(tmp: Path, prompt: str) -> tuple[Path, str]:
+def one_session(tmp: Path, prompt: str, *, command: str = UNITTEST) -> tuple[Path, str]:
     """An opencode data folder holding one replayable session with this first prompt, extracted with the session held
     out: (the data root, the session id)."""
     from extract.__main__ import main as extract_main
@@ -149,7 +149,7 @@ def one_session(tmp: Path, prompt: str) -> tuple[Path, str]:
     fixed = track(data, pid, work)
     with StoreBuilder(data / "opencode.db") as b:
         b.project(str(work), id=pid)
-        sid = session(b, pid, work, prompt, fix_steps(work, start, fixed))
+        sid = session(b, pid, work, prompt, fix_steps(work, start, fixed, command=command))
     sides = tmp / "sides.json"
     sides.write_text(json.dumps({f"opencode:{sid}": "test"}))
     out = tmp / "data"

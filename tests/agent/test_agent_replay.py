@@ -22,6 +22,7 @@ from sample.store import StoreBuilder
 
 HERMETIC = ["--quiet", "extract.agent_files=false"]
 CLAUDE_SID = "6f1c2a9e-0000-4000-8000-00000000abcd"
+SECRET = "sk-proj-" + "Zq7" * 14
 
 
 def _held_out(path: Path, ids, source: str = "opencode") -> list[str]:
@@ -282,3 +283,13 @@ def test_make_passes_args_with_tasks_replay():
     [line] = [x for x in dry.stdout.splitlines() if " -m agent " in x]
     run = subprocess.run(line.split(), cwd=repo, capture_output=True, text=True)
     assert run.returncode == 2 and "unknown key agent.nosuch_key" in run.stderr, run.stderr
+
+
+def test_a_secret_in_the_test_command_is_redacted_in_the_report_not_in_the_judge(tmp_path, monkeypatch):
+    from replay_support import one_session
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    data, sid = one_session(tmp_path / "home", "fix add", command=f"OPENAI_API_KEY={SECRET} {UNITTEST}")
+    tasks, summary = replay.survey(data / "serpent", "serpent")
+    assert tasks[0].test == f"OPENAI_API_KEY={SECRET} {UNITTEST}"  # the judge runs what the session ran
+    assert SECRET not in json.dumps(summary) and "<REDACTED" in summary["sessions"][0]["test"]
