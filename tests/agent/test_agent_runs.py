@@ -162,3 +162,35 @@ def test_generate_resumes_after_a_kill_and_extract_reads_the_resolved_runs_back(
     rows = [row for split in splits.values() for row in split]
     assert all(row["source"] == "mini-swe-agent" for row in rows)
     assert any(FIX_COMMAND in json.dumps(row["messages"]) for row in rows)
+
+
+def test_agent_eval_replays_a_held_out_opencode_session(tiny_base, fix_model, tmp_path, capsys, monkeypatch):
+    """TASKS=replay through the real path: a held-out opencode session whose first prompt is the fixable task's, its
+    project materialised from a real snapshot store, judged by the session's own `python3 -m unittest`."""
+    from agent.__main__ import main
+    from agent_support import TASKS
+    from replay_support import one_session
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # only the store the test built
+    data, sid = one_session(tmp_path / "home", TASKS["fixable"][0])
+    exports = tmp_path / "exports" / "serpent"
+    exports.mkdir(parents=True)
+    (exports / "merged").symlink_to(fix_model, target_is_directory=True)
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({
+        "paths": {"data": str(data), **{k: str(tmp_path / k) for k in ("outputs", "reports", "exports")}},
+        "model": {"model_name_or_path": str(tiny_base), "dtype": "float32"},
+        "agent": {**AGENT_SETTINGS, "tasks": "replay"}}))
+    assert main(["eval", "serpent", "--overlay", str(overlay), "--quiet"]) == 0
+    line = capsys.readouterr().out
+    assert "agent eval serpent: base 0/1 -> serpent 1/1 resolved (A/A 0/1);" in line
+    assert "; replay: 1 held-out sessions, 1 replayable ->" in line
+    reports = tmp_path / "reports" / "serpent"
+    r = json.loads((reports / "agent.json").read_text())
+    assert r["task_set"] == "replay" and [t["task"] for t in r["per_task"]] == [sid]
+    assert r["replay"]["sessions"] == [{"source": "opencode", "session": sid, "replayable": True,
+                                        "reason": "replayable", "detail": "python3 -m unittest",
+                                        "test": "python3 -m unittest"}]
+    traj = json.loads((reports / "agent" / "specialist" / sid / f"{sid}.traj.json").read_text())
+    assert "+    return a + b" in traj["info"]["patch"] and traj["info"]["judge"]["resolved"] is True
+    assert f"| {sid} | opencode | yes | `python3 -m unittest` |" in (reports / "agent.md").read_text()
