@@ -115,6 +115,7 @@ class Rule:
     hints: tuple[str, ...]  # lower-case literals; the rule runs only on texts containing one
     group: int  # 0: replace the whole match; 1: only the value
     check: Callable[[re.Match], bool] | None = None  # a match must also pass this (name and value shape)
+    needs: tuple[str, ...] = ()  # lower-case literals; the rule also runs only on texts containing one of these
 
 
 def _assigned(m: re.Match) -> bool:
@@ -126,6 +127,12 @@ def _url_password(m: re.Match) -> bool:
     return v[:1] not in "{$<%*[(" and v.lower() not in ("password", "pass", "passwd", "pwd", "secret")
 
 
+# Every name secret_name accepts holds one of these, lower-cased: its last word is in _SECRET_LAST, or is `key`, or
+# is `base` after `secret`.
+_NAME_WORDS = ("secret", "token", "pass", "pwd", "credential", "key", "dsn")
+assert all(any(w in x for w in _NAME_WORDS) for x in _SECRET_LAST | {"key"})
+
+
 def _rules() -> list[Rule]:
     rules = [Rule(kind, re.compile(p), hints, g, _url_password if kind == "url_password" else None)
              for kind, p, hints, g in _OWN]
@@ -135,8 +142,9 @@ def _rules() -> list[Rule]:
         cls = getattr(importlib.import_module(f"detect_secrets.plugins.{module}"), cls_name)
         rules.extend(Rule(kind, rx, hints, 0) for rx in cls().denylist)
     # Last: assigned values (their group 2 is the value); the k8s pair first, its value is on the next line.
-    rules.append(Rule("assigned_secret", _K8S, ("value:",), 2, _assigned))
-    rules.append(Rule("assigned_secret", _ASSIGN, ("=", ":"), 2, _assigned))
+    # An assigned value is replaced only under a secret's name (secret_name), and every such name holds one of these.
+    rules.append(Rule("assigned_secret", _K8S, ("value:",), 2, _assigned, _NAME_WORDS))
+    rules.append(Rule("assigned_secret", _ASSIGN, ("=", ":"), 2, _assigned, _NAME_WORDS))
     return rules
 
 
@@ -153,7 +161,7 @@ def redact_text(text: str, counts: Counter | None = None, found: set[str] | None
         return text
     low = text.lower()
     for rule in RULES if rules is None else rules:
-        if rule.hints and not any(h in low for h in rule.hints):
+        if rule.hints and not any(h in low for h in rule.hints) or rule.needs and not any(n in low for n in rule.needs):
             continue
 
         def sub(m: re.Match, rule=rule) -> str:
@@ -317,9 +325,10 @@ def _possible(session: Session, rules: list[Rule]) -> list[Rule]:
     rules left, so what is replaced is exactly what checking every rule on every string replaces. (No hint holds
     `<` or `>`, so none can appear across a placeholder's edge after a replacement.)"""
     low = "\x00".join(filter(None, _texts(session))).lower()
-    present = {h for h in {h for r in rules for h in r.hints} if h in low}
+    present = {h for h in {h for r in rules for h in (*r.hints, *r.needs)} if h in low}
     while True:
-        keep = [r for r in rules if not r.hints or not present.isdisjoint(r.hints)]
+        keep = [r for r in rules if (not r.hints or not present.isdisjoint(r.hints))
+                and (not r.needs or not present.isdisjoint(r.needs))]
         more = set().union(*(_PLACEHOLDER_HINTS.get(r.kind, ()) for r in keep)) - present
         if not more:
             return keep
