@@ -188,7 +188,9 @@ def session_ranges(conn: sqlite3.Connection, size: int) -> list[tuple[str, str, 
 
 def connect_readonly(path: str) -> sqlite3.Connection:
     """Another connection to a store open_store opened (the file it reads: never written, never changing)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    wal = Path(path + "-wal")
+    immutable = "" if wal.exists() and wal.stat().st_size > 0 else "&immutable=1"  # a private copy with its WAL
+    conn = sqlite3.connect(f"file:{path}?mode=ro{immutable}", uri=True)
     conn.execute("PRAGMA query_only=1")
     return conn
 

@@ -120,6 +120,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             val_cutoff = times[-(k + v)] if v and k + v <= len(times) else None
         else:
             templates, cutoff, val_cutoff = templates.freeze(), None, None
+        if os.environ.get("EXTRACT_TIMING"):
+            print(f"extract: phase one {time.time() - t0:.2f} s", file=sys.stderr)
         # Phase 2: in read order, what depends on the sessions before: duplicates, ids, sides, the fingerprint.
         for path in spills:
             for rec in work.read_spill(path):
@@ -206,6 +208,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                 for sid, e in sessions.items():
                     if e.get("specialist") not in {sp.name for sp in s.specialists}:
                         ledger[src].setdefault(sid, e)
+        if os.environ.get("EXTRACT_TIMING"):
+            print(f"extract: phase two done {time.time() - t0:.2f} s", file=sys.stderr)
         swap_in(tx, names, stale, manifest,
                 extra={LEDGER: {"sources": {k: dict(sorted(v.items())) for k, v in sorted(ledger.items())}}})
         return manifest
@@ -218,6 +222,7 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
         raise
     finally:
         work.STATE = None
+        work.close_connections()
         shutil.rmtree(spill, ignore_errors=True)
         tx.close()
 

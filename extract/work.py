@@ -197,6 +197,13 @@ def _connection(path: str):
     return conn
 
 
+def close_connections() -> None:
+    """At the end of a run: the next run (in this process) reads the store as it is then."""
+    for conn in _CONNECTIONS.values():
+        conn.close()
+    _CONNECTIONS.clear()
+
+
 def worker_init() -> None:
     """In a worker: die with the main process (even when it is killed), leave Ctrl-C to the main process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)

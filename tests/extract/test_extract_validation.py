@@ -98,17 +98,16 @@ def test_a_bad_keep_sides_file_or_fraction_is_one_line(tmp_path, capsys):
 
 
 def test_generated_trajectories_always_train_and_say_so(tmp_path, monkeypatch):
-    import extract.pipeline as pipeline
+    import extract.work as work
 
     db = tmp_path / "store" / "opencode.db"
     ids = _store(db, TASKS)
-    real_read = pipeline.read
+    real = work.process_session
 
-    def generated(*a, **kw):  # as a reader of the workbench's own agent runs would mark them
-        for s in real_read(*a, **kw):
-            s.origin = "generated"
-            yield s
-    monkeypatch.setattr(pipeline, "read", generated)
+    def generated(session, state):  # as a reader of the workbench's own agent runs would mark them
+        session.origin = "generated"
+        return real(session, state)
+    monkeypatch.setattr(work, "process_session", generated)
     out = tmp_path / "out"
     assert extract(db, out, "extract.test_fraction=0.4", "extract.val_fraction=0.4") == 0
     assert set(_sides(out)) == set(ids) and set(_sides(out).values()) == {"train"}
