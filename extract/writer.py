@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,32 @@ def encode_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+# Arrays are built from buffers: pyarrow's conversion of Python lists (pa.array) imports pandas, half a second.
+assert array("i").itemsize == 4, "int32 offsets"
+def _buffer_array(kind, values: array) -> pa.Array:
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+
+
+def _strings(values: list[str | None]) -> pa.Array:
+    """A string array (None: null) from its UTF-8 bytes, offsets and validity bitmap."""
+    data = [b"" if v is None else v.encode() for v in values]
+    offsets = array("i", [0])
+    total = 0
+    for b in data:
+        total += len(b)
+        offsets.append(total)
+    validity = None
+    nulls = sum(v is None for v in values)
+    if nulls:
+        bits = bytearray((len(values) + 7) // 8)
+        for i, v in enumerate(values):
+            if v is not None:
+                bits[i >> 3] |= 1 << (i & 7)
+        validity = pa.py_buffer(bytes(bits))
+    return pa.Array.from_buffers(pa.string(), len(values), [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))],
+                                 null_count=nulls)
+
+
 class SpecialistWriter:
     """Streams rows per split into Parquet shards in a staging folder, a row group at a time.
 
@@ -66,14 +93,15 @@ class SpecialistWriter:
         for name in self.schema.names:
             if name in _JSON_LISTS:
                 lists = [r[name] for r in rows]
-                offsets = [0]
+                offsets = array("i", [0])
                 for v in lists:
                     offsets.append(offsets[-1] + len(v))
-                values = pa.ExtensionArray.from_storage(
-                    pa.json_(), pa.array([x for v in lists for x in v], type=pa.string()))
-                arrays.append(pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values))
+                values = pa.ExtensionArray.from_storage(pa.json_(), _strings([x for v in lists for x in v]))
+                arrays.append(pa.ListArray.from_arrays(_buffer_array(pa.int32(), offsets), values))
+            elif self.schema.field(name).type == pa.int32():
+                arrays.append(_buffer_array(pa.int32(), array("i", [r[name] for r in rows])))
             else:
-                arrays.append(pa.array([r[name] for r in rows], type=self.schema.field(name).type))
+                arrays.append(_strings([r[name] for r in rows]))
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     def _flush(self, split: str) -> None:
