@@ -21,7 +21,7 @@ def _dry(target: str) -> list[str]:
     run = subprocess.run(["make", "-n", target, "NAME=serpent", "A=data-old", "B=data", f"ARGS={PROBE}"], cwd=REPO,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    return [line for line in run.stdout.splitlines() if " -m " in line and ".venv/bin/" in line
+    return [line for line in run.stdout.replace("\\\n", " ").splitlines() if " -m " in line and ".venv/bin/" in line
             and " pip " not in line]
 
 
