@@ -199,8 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
     for sp in (e, g, s):
         sp.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL (default agent.endpoint)")
-    a = p.parse_args(argv)
-    items = getattr(a, "names", []) or []
+    a, rest = p.parse_known_args(argv)  # KEY=VALUE after an option (make's `--overlay X $(ARGS)`) lands in rest
+    late = [x for x in rest if "=" in x and not x.startswith("-")] if a.cmd in ("eval", "generate") else []
+    if len(late) < len(rest):
+        p.error(f"unrecognized arguments: {' '.join(x for x in rest if x not in late)}")
+    items = (getattr(a, "names", []) or []) + late
     a.names = [x for x in items if "=" not in x]
     overrides = list(a.extra) if a.cmd == "swebench" else [x for x in items if "=" in x]
     if a.cmd == "generate":

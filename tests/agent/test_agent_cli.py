@@ -111,3 +111,11 @@ def test_swebench_runner_reads_the_dataset_folder_it_is_given(tmp_path):
     loaded = list(load_dataset(str(tmp_path / "ds"), split="test"))  # exactly as the runner loads --subset
     assert [r["instance_id"] for r in filter_instances(loaded, filter_spec="django")] == ["django__django-1"]
     assert get_swebench_docker_image_name(loaded[0]) == "docker.io/swebench/sweb.eval.x86_64.django_1776_django-1:latest"
+
+
+def test_overrides_after_the_overlay_are_taken_as_make_passes_them(capsys, overlay, tmp_path):
+    """make runs `python -m agent eval NAME --overlay FILE $(ARGS)`: the overrides come after the options."""
+    err = _error(capsys, ["eval", "serpent", "--overlay", overlay, f"paths.exports={tmp_path / 'elsewhere'}"])
+    assert f"no {tmp_path}/elsewhere/serpent/manifest.json" in err
+    with pytest.raises(SystemExit):
+        main(["eval", "serpent", "--overlay", overlay, "--bogus"])
