@@ -58,7 +58,7 @@ train_cmd = $(if $(LAUNCH),$(VENV)/bin/accelerate launch --config_file $(accel_f
 check_launch = $(if $(LAUNCH),@test -f $(accel_file) || { echo "LAUNCH=$(LAUNCH): no $(accel_file) (ddp, fsdp, zero2, zero3 or a .yaml path)"; exit 2; })
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup serve-setup serve serve-check serve-reload extract data-report analyze show compare export-jsonl train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check demo test clean-demo
+.PHONY: help setup serve-setup serve serve-check serve-reload extract data-report analyze show compare export-jsonl train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check replay-check demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
@@ -84,6 +84,7 @@ help:
 	@echo "make generate NAME=serpent|ENDPOINT=url MODEL=m [TASKS=...] [WORKERS=2] [RUNS=4] [TEMPERATURE=0.7] [OUT=dir]"
 	@echo "                                 judged trajectories -> runs/<name>/ (resumable; make extract SWE_DIR=runs/<name>)"
 	@echo "make agent-check [TASKS=python]  every bundled task: unfixed fails, the reference fix passes"
+	@echo "make replay-check NAME=serpent   which held-out opencode sessions TASKS=replay can replay, why not the others"
 	@echo "make demo                       the whole flow on a bundled sample store and a tiny offline model"
 	@echo "make test                       the test suite, end-to-end flow included (ARGS='-m \"not slow\"' skips it)"
 	@echo "CONFIG=configs/tiny.yaml applies an overlay to any target; ARGS='k=v ...' adds config overrides to any"
@@ -127,18 +128,22 @@ agent_tasks := $(if $(TASKS),--tasks $(TASKS))
 
 agent-eval: $(AGENT_STAMP) $(SERVE_STAMP)
 	@test -n "$(NAME)" || { echo "usage: make agent-eval NAME=<specialist> [TASKS=...] [ENDPOINT=...]"; exit 2; }
-	$(PY) -m agent eval $(NAME) $(agent_tasks) $(agent_endpoint) $(overlay) $(ARGS)
+	$(PY) -m agent eval $(NAME) $(ARGS) $(agent_tasks) $(agent_endpoint) $(overlay)
 
 agent-eval-all: $(AGENT_STAMP) $(SERVE_STAMP)
 	$(PY) -m agent eval --all $(agent_tasks) $(agent_endpoint) $(overlay) $(ARGS)
 
 generate: $(AGENT_STAMP) $(SERVE_STAMP)
-	$(PY) -m agent generate $(NAME) $(agent_tasks) $(agent_endpoint) $(if $(MODEL),--model $(MODEL)) \
+	$(PY) -m agent generate $(NAME) $(ARGS) $(agent_tasks) $(agent_endpoint) $(if $(MODEL),--model $(MODEL)) \
 		--workers $(WORKERS) --runs $(RUNS) $(if $(TEMPERATURE),--temperature $(TEMPERATURE)) $(if $(OUT),--out $(OUT)) \
-		$(overlay) $(ARGS)
+		$(overlay)
 
 agent-check: $(AGENT_STAMP)
 	$(PY) -m agent check $(agent_tasks)
+
+replay-check: $(AGENT_STAMP)
+	@test -n "$(NAME)" || { echo "usage: make replay-check NAME=<specialist>"; exit 2; }
+	$(PY) -m agent replay-check $(NAME) $(ARGS) $(overlay)
 
 sources := $(foreach p,$(DB),--db $(p)) $(foreach p,$(OPENCODE_STORAGE),--opencode-storage $(p)) \
 	$(foreach p,$(OPENCODE_EXPORT),--opencode-export $(p)) \

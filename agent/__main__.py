@@ -5,6 +5,8 @@
     python -m agent generate serpent --runs 4 --workers 2 --temperature 0.7   # -> runs/serpent/
     python -m agent generate --endpoint URL --model NAME --tasks python --out runs/mine
     python -m agent check [--tasks python]       # every bundled task: unfixed fails, reference fix passes
+    python -m agent eval serpent --tasks replay  # base vs serpent on serpent's held-out opencode sessions, replayed
+    python -m agent replay-check serpent         # which held-out sessions can be replayed, and why not the others
     python -m agent swebench tasks.jsonl --endpoint URL --model NAME --out runs/swe   # needs Docker
 
 Model servers: `agent.endpoint` (or --endpoint) names any OpenAI-compatible server, where the base is
@@ -23,6 +25,7 @@ from pathlib import Path
 from core import config as cfglib
 from core.config import ConfigError
 
+from . import replay
 from .evaluate import AgentError
 from .tasks import BUNDLED, TaskError, load_suite
 
@@ -88,15 +91,49 @@ def cmd_eval(a, overrides: list[str]) -> int:
         sp = cfglib.specialist(name, overlay=a.overlay, overrides=overrides)
         ag = sp.config["agent"]
         task_set = a.tasks or ag.get("tasks") or sp.language
-        tasks = load_suite(task_set)
+        replayed = None
+        tasks = load_suite(task_set) if task_set != replay.NAME else None
         with endpoints_for(sp, a.endpoint, a.overlay, overrides) as (eps, serving):
+            if tasks is None:  # the held-out sessions, replayed (agent/replay.py), once a model is known to serve
+                tasks, replayed = replay_survey(sp, quiet=a.quiet)
             r = evaluate.evaluate(sp, tasks, task_set, eps, limits_from(sp.config), seed=int(ag["sampling_seed"]),
-                                  samples=int(ag["bootstrap_samples"]), serving=serving, progress=not a.quiet)
+                                  samples=int(ag["bootstrap_samples"]), serving=serving, progress=not a.quiet,
+                                  replay=replayed)
         s, p = r["sides"], r["paired"]
         print(f"agent eval {name}: base {s['base']['resolved']}/{r['tasks']} -> {name} "
               f"{s['specialist']['resolved']}/{r['tasks']} resolved (A/A {s['base_aa']['resolved']}/{r['tasks']}); "
-              f"McNemar p {p['mcnemar_p']:.3g}; {p['verdict']}; {r['skipped']['count']} skipped "
-              f"-> {sp.path('reports')}/agent.md", flush=True)
+              f"McNemar p {p['mcnemar_p']:.3g}; {p['verdict']}; {r['skipped']['count']} skipped"
+              + (f"; replay: {replay.summary_line(replayed)}" if replayed else "")
+              + f" -> {sp.path('reports')}/agent.md", flush=True)
+    return 0
+
+
+def replay_survey(sp, *, quiet: bool, on_session=None):
+    """data/<name>'s held-out opencode sessions as tasks, each one proven (start fails, end passes) in the sandbox."""
+    ag = sp.config["agent"]
+    extra = [Path(ag["opencode_data"]).expanduser()] if ag.get("opencode_data") else []
+    if not quiet:
+        print(f"replay {sp.name}: checking the held-out sessions (each judged on its start and end snapshots)",
+              file=sys.stderr, flush=True)
+    tasks, summary = replay.survey(sp.path("data"), sp.name, agents=tuple(sp.config["extract"]["agents"]),
+                                   data_dirs=extra, sandbox=ag["sandbox"], on_session=on_session)
+    if not tasks:
+        raise AgentError(replay.none_replayable(sp.name, summary))
+    return tasks, summary
+
+
+def cmd_replay_check(a, overrides: list[str]) -> int:
+    """Which held-out sessions can be replayed, and why the others cannot; no model runs."""
+    if len(a.names) != 1:
+        raise AgentError("agent replay-check takes one NAME (a specialist with extracted data)")
+    sp = cfglib.specialist(a.names[0], overlay=a.overlay, overrides=overrides)
+
+    def show(e):
+        print(f"{e['source']} {e['session']}: " + (f"replayable, judged by: {e['test']}" if e["replayable"]
+                                                   else f"{e['reason']} ({e['detail']})"), flush=True)
+
+    tasks, summary = replay_survey(sp, quiet=a.quiet, on_session=None if a.quiet else show)
+    print(f"replay-check {sp.name}: {replay.summary_line(summary)}", flush=True)
     return 0
 
 
@@ -115,7 +152,7 @@ def cmd_generate(a, overrides: list[str]) -> int:
     task_set = a.tasks or ag.get("tasks") or cfg.get("language")
     if not task_set:
         raise AgentError(f"agent generate {a.name}: the base has no language; name a task set (TASKS=python, rust, "
-                         f"typescript or a folder)")
+                         f"typescript, ruby, swift or a folder)")
     tasks = load_suite(task_set)
     out = Path(a.out or Path("runs") / (a.name or a.model.replace("/", "_")))
     limits = limits_from(cfg, a.temperature)
@@ -187,20 +224,24 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--temperature", type=float, default=None, help="default agent.temperature")
     c = sub.add_parser("check", help="prove the bundled tasks: unfixed fails, the reference fix passes")
     c.add_argument("--sandbox", default="auto")
+    r = sub.add_parser("replay-check", help="which held-out opencode sessions can be replayed (TASKS=replay), why "
+                                            "the others cannot; no model runs")
+    r.add_argument("names", nargs="*", metavar="NAME|KEY=VALUE")
     s = sub.add_parser("swebench", help="a SWE-bench-format task file through mini-swe-agent's runner (Docker)")
     s.add_argument("file")
     s.add_argument("--model", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--workers", type=int, default=1)
     s.add_argument("extra", nargs="*", metavar="KEY=VALUE", help="mini-swe-agent config overrides")
-    for sp in (e, g, c, s):
+    for sp in (e, g, c, s, r):
         sp.add_argument("--overlay", default=None, help="config overlay, e.g. configs/demo.yaml")
-        sp.add_argument("--tasks", default=None, help="a bundled suite (python, rust, typescript) or a folder")
+        sp.add_argument("--tasks", default=None, help="a bundled suite (python, rust, typescript, ruby, swift), a "
+                        "folder, or replay (eval: the specialist's held-out opencode sessions)")
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
     for sp in (e, g, s):
         sp.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL (default agent.endpoint)")
     a, rest = p.parse_known_args(argv)  # KEY=VALUE after an option (make's `--overlay X $(ARGS)`) lands in rest
-    late = [x for x in rest if "=" in x and not x.startswith("-")] if a.cmd in ("eval", "generate") else []
+    late = [x for x in rest if "=" in x and not x.startswith("-")] if a.cmd in ("eval", "generate", "replay-check") else []
     if len(late) < len(rest):
         p.error(f"unrecognized arguments: {' '.join(x for x in rest if x not in late)}")
     items = (getattr(a, "names", []) or []) + late
@@ -211,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error("generate takes one NAME")
         a.name = a.names[0] if a.names else None
     try:
-        return {"eval": cmd_eval, "generate": cmd_generate, "check": cmd_check, "swebench": cmd_swebench}[a.cmd](
+        return {"eval": cmd_eval, "generate": cmd_generate, "check": cmd_check, "swebench": cmd_swebench,
+                "replay-check": cmd_replay_check}[a.cmd](
             a, overrides)
     except (ConfigError, AgentError, TaskError, RuntimeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

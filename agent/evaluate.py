@@ -63,8 +63,10 @@ def compare(a: list[bool], b: list[bool], *, samples: int, seed: int, better: st
 
 
 def evaluate(sp: Specialist, tasks: list[Task], task_set: str, endpoints: dict[str, runner.Endpoint],
-             limits: runner.Limits, *, seed: int, samples: int, serving: str, progress: bool = True) -> dict[str, Any]:
-    """Run the three passes and write the report; returns the report dict."""
+             limits: runner.Limits, *, seed: int, samples: int, serving: str, progress: bool = True,
+             replay: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the three passes and write the report; returns the report dict. replay: the held-out sessions' survey
+    (agent/replay.py), reported with the runs when the tasks are replayed sessions."""
     runnable, skipped = split_runnable(tasks)
     if not runnable:
         raise AgentError(f"agent eval {sp.name}: none of the {len(tasks)} tasks of {task_set} can run here "
@@ -89,6 +91,8 @@ def evaluate(sp: Specialist, tasks: list[Task], task_set: str, endpoints: dict[s
             shutil.rmtree(tmp / "agent" / side / ".scratch", ignore_errors=True)
         report = _report(sp, runnable, skipped, task_set, results, limits, seed=seed, samples=samples,
                          serving=serving)
+        if replay is not None:
+            report["replay"] = replay
         (tmp / "agent.json").write_text(json.dumps(report, indent=2) + "\n")
         (tmp / "agent.md").write_text(markdown(report))
         _swap(tmp, root)
@@ -189,6 +193,10 @@ def markdown(r: dict[str, Any]) -> str:
                          for side in ("base", "specialist", "base_aa"))
         lines.append(f"| {row['task']} | {mark(row['base'])} | {mark(row['specialist'])} | {mark(row['base_aa'])} "
                      f"| {links} |")
+    if r.get("replay"):
+        from .replay import markdown as replay_markdown
+
+        lines += ["", replay_markdown(r["replay"]).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 

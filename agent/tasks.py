@@ -79,6 +79,10 @@ def load_suite(spec: str | Path) -> list[Task]:
         folder, language = BUNDLED / spec, spec
     else:
         folder, language = Path(spec), None
+        if spec == "replay" and not folder.is_dir():
+            raise TaskError("task set replay: a specialist's held-out sessions, replayed by agent eval only "
+                            "(make agent-eval NAME=serpent TASKS=replay; python -m agent replay-check NAME lists them); "
+                            "they are test sessions, so generating training runs from them would train on the test split")
         if not folder.is_dir():
             known = ", ".join(sorted(p.name for p in BUNDLED.iterdir() if p.is_dir()))
             raise TaskError(f"task set {spec}: not a folder nor a bundled suite ({known})")

@@ -5,6 +5,7 @@ import copy
 import dataclasses
 import enum
 import functools
+import json
 import os
 import re
 import types
@@ -22,12 +23,13 @@ TOP_LEVEL = ("language", "system_prompt")  # a specialist's own keys, beside the
 # The sections whose keys are the fields of a library's config class (checked against its type hints).
 LIBRARY = {"model": ("trl", "ModelConfig"), "lora": ("peft", "LoraConfig"), "sft": ("trl", "SFTConfig")}
 # Keys whose default is null, and the type a value must have when it is set (other keys take their default's type).
-NULLABLE = {"extract.window_tokens": int, "extract.tokenizer": str, "eval.max_turns": int}
+NULLABLE = {"extract.window_tokens": int, "extract.tokenizer": str, "extract.workers": int, "eval.max_turns": int}
 # Values that are more than a type: (check, what is expected).
 RANGES = {"extract.test_fraction": (lambda v: 0 <= v < 1, "a fraction from 0 up to 1 (0.1 holds out 10% of tasks)"),
           "extract.holdout": (lambda v: v in ("hash", "recent"), "'hash' or 'recent'"),
           "extract.tool_output_chars": (lambda v: v > 0, "a whole number above 0"),
           "extract.window_tokens": (lambda v: v is None or v > 0, "a whole number above 0, or null"),
+          "extract.workers": (lambda v: v is None or v >= 1, "a whole number >= 1, or null (one per core)"),
           "eval.batch_size": (lambda v: v >= 1, "a whole number >= 1"),
           "eval.max_turns": (lambda v: v is None or v >= 0, "a whole number >= 0, or null"),
           "eval.max_new_tokens": (lambda v: v >= 1, "a whole number >= 1")}
@@ -49,9 +51,16 @@ class Specialist:
         return Path(self.config["paths"][kind]) / self.name
 
 
+_YAML_CACHE: dict[tuple[str, int, int], Any] = {}  # a file read once per process while it is unchanged
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if key not in _YAML_CACHE:
+            _YAML_CACHE[key] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = copy.deepcopy(_YAML_CACHE[key])
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except yaml.YAMLError as e:
@@ -84,7 +93,19 @@ def parse_value(text: str) -> Any:
 
 @functools.cache
 def library_hints() -> dict[str, dict[str, Any]]:
-    """{section: {field: type hint}} of trl.ModelConfig, peft.LoraConfig and trl.SFTConfig."""
+    """{section: {field: type hint}} of trl.ModelConfig, peft.LoraConfig and trl.SFTConfig.
+
+    Importing trl and peft costs seconds (they import transformers and torch), which stages that never touch a model
+    (extract, serve, the agent) should not pay to check a config. The hints are therefore kept, as plain typing
+    objects (enums as Literal of their values and names, dataclasses as dict, other classes as Any), in a cache file
+    named after the installed versions of the libraries; it is rebuilt when a version changes."""
+    cache = _hints_cache_path()
+    if cache is not None:
+        try:
+            return {section: {k: _hint_from_json(v) for k, v in fields.items()}
+                    for section, fields in json.loads(cache.read_text(encoding="utf-8")).items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
     import importlib
 
     out = {}
@@ -94,8 +115,87 @@ def library_hints() -> dict[str, dict[str, Any]]:
             hints = typing.get_type_hints(cls)
         except Exception:  # a hint that does not resolve: field names only, values left to the library
             hints = {}
-        out[section] = {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)}
+        out[section] = {f.name: _plain_hint(hints.get(f.name, Any)) for f in dataclasses.fields(cls)}
+    if cache is not None:
+        try:
+            from .atomic import write_atomic
+
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(cache, json.dumps({s: {k: _hint_to_json(h) for k, h in f.items()} for s, f in out.items()}))
+        except OSError:
+            pass  # a read-only cache folder: the next run imports the libraries again
     return out
+
+
+def _hints_cache_path() -> Path | None:
+    """The hints cache for the installed trl/peft/transformers versions (None when one is not installed)."""
+    from importlib import metadata
+
+    try:
+        versions = "-".join(metadata.version(d) for d in ("trl", "peft", "transformers"))
+    except metadata.PackageNotFoundError:
+        return None
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lora-workbench"
+    return root / f"config-fields-{SCHEMA_VERSION}-{re.sub(r'[^A-Za-z0-9.+-]', '_', versions)}.json"
+
+
+SCHEMA_VERSION = 1  # of the hints cache file
+
+
+def _plain_hint(hint: Any) -> Any:
+    """A type hint rebuilt from builtins and typing only, so that it can be cached as JSON (see library_hints)."""
+    if hint is Any or hint is object or hint in (bool, int, float, str, list, dict) or hint is None:
+        return hint
+    if hint is type(None):
+        return type(None)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[tuple(_plain_hint(h) for h in typing.get_args(hint))]
+    if origin is typing.Literal:
+        args = tuple(a for a in typing.get_args(hint) if a is None or isinstance(a, (bool, int, float, str)))
+        return typing.Literal[args] if args else Any
+    if origin in (list, tuple, set):
+        args = tuple(Ellipsis if a is Ellipsis else _plain_hint(a) for a in typing.get_args(hint))
+        base = list if origin is set else origin
+        return base[args] if args else base
+    if origin is dict or hint is dict:
+        return dict
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        values = [m.value for m in hint if isinstance(m.value, (bool, int, float, str))] + list(hint.__members__)
+        return typing.Literal[tuple(dict.fromkeys(values))] if values else Any
+    if dataclasses.is_dataclass(hint):
+        return dict
+    return Any  # a class a YAML value cannot be: the library checks it
+
+
+_NAMED = {"any": Any, "none": type(None), "bool": bool, "int": int, "float": float, "str": str, "list": list,
+          "dict": dict}
+
+
+def _hint_to_json(hint: Any) -> Any:
+    for name, t in _NAMED.items():
+        if hint is t:
+            return name
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        return {"union": [_hint_to_json(h) for h in typing.get_args(hint)]}
+    if origin is typing.Literal:
+        return {"literal": list(typing.get_args(hint))}
+    if origin in (list, tuple):
+        return {origin.__name__: ["..." if a is Ellipsis else _hint_to_json(a) for a in typing.get_args(hint)]}
+    return "any"
+
+
+def _hint_from_json(data: Any) -> Any:
+    if isinstance(data, str):
+        return _NAMED[data]
+    (kind, args), = data.items()
+    if kind == "union":
+        return typing.Union[tuple(_hint_from_json(a) for a in args)]
+    if kind == "literal":
+        return typing.Literal[tuple(args)]
+    items = tuple(Ellipsis if a == "..." else _hint_from_json(a) for a in args)
+    return {"list": list, "tuple": tuple}[kind][items]
 
 
 def known_fields() -> dict[str, set[str]]:
@@ -134,7 +234,7 @@ def fits(value: Any, hint: Any) -> bool:
     if hint is list:
         return isinstance(value, list)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return value in {m.value for m in hint} or value in hint.__members__
+        return any(value == m.value for m in hint) or (isinstance(value, str) and value in hint.__members__)
     if dataclasses.is_dataclass(hint):
         return isinstance(value, dict)
     return True  # a class a YAML value cannot be: the library checks it

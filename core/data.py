@@ -3,32 +3,59 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datasets import Features, Json, List, Value
-
 from .config import ConfigError
 
-FEATURES = Features({
-    "messages": List(Json()),  # per-row JSON keeps each call's argument dict exactly (keys, order, types)
-    "tools": List(Json()),
-    "session_id": Value("string"),
-    "language": Value("string"),
-    "specialist": Value("string"),
-    "source": Value("string"),
-    "agent": Value("string"),
-    "model": Value("string"),
-    "title": Value("string"),
-    "project_dir": Value("string"),
-    "started_at": Value("string"),  # ISO-8601 UTC of the session's creation
-    "window_index": Value("int32"),
-    "window_count": Value("int32"),
-    "first_turn": Value("int32"),
-    "steps": Value("int32"),
-    "est_tokens": Value("int32"),
-    "outcome": Value("string"),  # how the session went, judged from its logs (extract/outcome.py)
-    "failed_commands": Value("int32"),
-    "tool_errors": Value("int32"),
-    "origin": Value("string"),  # "real": a logged session; "generated": a trajectory we produced (train side only)
-})
+# The columns, in order: a list of JSON values (each message, each tool definition) or a scalar type.
+COLUMNS = {
+    "messages": "json_list",  # per-row JSON keeps each call's argument dict exactly (keys, order, types)
+    "tools": "json_list",
+    "session_id": "string",
+    "language": "string",
+    "specialist": "string",
+    "source": "string",
+    "agent": "string",
+    "model": "string",
+    "title": "string",
+    "project_dir": "string",
+    "started_at": "string",  # ISO-8601 UTC of the session's creation
+    "window_index": "int32",
+    "window_count": "int32",
+    "first_turn": "int32",
+    "steps": "int32",
+    "est_tokens": "int32",
+    "outcome": "string",  # how the session went, judged from its logs (extract/outcome.py)
+    "failed_commands": "int32",
+    "tool_errors": "int32",
+    "origin": "string",  # "real": a logged session; "generated": a trajectory we produced (train side only)
+}
+
+
+def __getattr__(name: str):
+    """FEATURES, the datasets.Features of COLUMNS, built on first use: importing datasets costs a second, which
+    extraction (it writes Parquet with pyarrow alone, see arrow_schema) does not pay."""
+    if name == "FEATURES":
+        from datasets import Features, Json, List, Value
+
+        feats = Features({k: List(Json()) if t == "json_list" else Value(t) for k, t in COLUMNS.items()})
+        globals()["FEATURES"] = feats
+        return feats
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def arrow_schema():
+    """The Arrow schema of COLUMNS with the `huggingface` metadata datasets writes, without importing datasets
+    (FEATURES.arrow_schema is the same schema: the tests check it)."""
+    import json
+
+    import pyarrow as pa
+
+    fields = [pa.field(k, pa.list_(pa.json_()) if t == "json_list" else pa.string() if t == "string" else pa.int32())
+              for k, t in COLUMNS.items()]
+    feats = {k: {"feature": {"_type": "Json"}, "_type": "List"} if t == "json_list" else {"dtype": t, "_type": "Value"}
+             for k, t in COLUMNS.items()}
+    return pa.schema(fields, metadata={"huggingface": json.dumps({"info": {"features": feats}})})
+
+
 # validation decides the cycle's promotions (extract.val_fraction); test is what eval reports
 SPLITS = ("train", "validation", "test")
 

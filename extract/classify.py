@@ -1,6 +1,7 @@
 """Decide a whole session's programming language from what the agent touched, ran and saw fail."""
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -43,6 +44,12 @@ ERRORS = {
     "swift": [r"\.swift:\d+:\d+: error:", r"\berror: cannot find '[^']+' in scope", r"Fatal error: "],
 }
 _ERRORS = {lang: re.compile("|".join(ps)) for lang, ps in ERRORS.items()}
+# A literal each of a language's error patterns contains: a text holding none of them cannot match (a fast test).
+_ERROR_HINTS = {"rust": ("error[E", "' panicked at", "could not compile `"),
+                "typescript": ("error TS", "): error", " - error"),
+                "python": ("Traceback (most recent call last)", "Error: ", '.py", line '),
+                "ruby": ("NoMethodError", "uninitialized constant", ".rb:", "LoadError"),
+                "swift": (".swift:", "error: cannot find '", "Fatal error: ")}
 # Languages with no specialist: their evidence never picks a language, it only says why a session was left out
 # ("language javascript has no specialist" rather than "no signal" for a session that edits .js and .css files).
 OTHER_EXTENSIONS = {
@@ -57,7 +64,10 @@ OTHER_COMMANDS = {"go": ("go",), "java": ("javac", "mvn", "gradle"), "c#": ("dot
                   "c": ("gcc", "clang"), "javascript": ("node",), "zig": ("zig",), "haskell": ("ghc", "cabal", "stack")}
 _PATH_KEYS = {"filePath", "file_path", "path", "pattern", "include", "glob", "notebook_path", "filename"}
 _PATCH_PATHS = re.compile(r"^\*\*\* (?:Add|Update|Delete) File: (.+)$|^(?:\+\+\+|---) [ab]/(.+)$", re.M)
-_WORD_PATH = re.compile(r"[\w./-]+\.[A-Za-z]{1,6}\b|\b(?:Cargo|Gemfile|Rakefile|Package)\b[\w.]*")
+# A path-like word. Its first branch starts only where a run of path characters starts: a match found from inside
+# a run is also found (longer) from its start, so this finds the same words without trying every position of a long
+# run again (which made the search quadratic in the run's length).
+_WORD_PATH = re.compile(r"(?<![\w./-])[\w./-]+\.[A-Za-z]{1,6}\b|\b(?:Cargo|Gemfile|Rakefile|Package)\b[\w.]*")
 _SHELL_SPLIT = re.compile(r"&&|\|\||;|\||\n|\$\(")
 
 
@@ -68,7 +78,8 @@ class Verdict:
     scores: dict[str, float]
 
 
-def _path_lang(path: str) -> list[tuple[str, float]]:
+@functools.lru_cache(maxsize=1 << 16)  # the same paths come back in session after session
+def _path_lang(path: str) -> tuple[tuple[str, float], ...]:
     p = path.lower().rstrip("/")
     name = p.rsplit("/", 1)[-1]
     hits = []
@@ -77,7 +88,7 @@ def _path_lang(path: str) -> list[tuple[str, float]]:
             if suffix.startswith(".") and (name.endswith(suffix) or f"*{suffix}" in name) or name == suffix:
                 hits.append((lang, w))
                 break
-    return hits
+    return tuple(hits)
 
 
 _WRAPPERS = {"npx", "bunx", "pnpm", "yarn", "uv", "poetry", "bundle", "pipx"}  # the tool they run is the signal
@@ -147,7 +158,7 @@ def classify(session: Session, *, min_score: float = 3.0, margin: float = 2.0) -
                 scores[lang] += W_COMMAND * table[c]
     blob = "\n".join(outputs)
     for lang, rx in _ERRORS.items():
-        n = len(set(rx.findall(blob)))
+        n = len(set(rx.findall(blob))) if any(h in blob for h in _ERROR_HINTS[lang]) else 0
         scores[lang] += W_ERROR * min(n, 3)
     for w in set(_WORD_PATH.findall("\n".join(texts))):
         for lang, weight in _path_lang(w):

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from .fastjson import loads
 from .opencode import ReadOptions, ReadStats, cut_text
 from .readers import drop_unanswered, iso_ms
 from .records import Session, Step, ToolCall, Turn
@@ -40,7 +41,7 @@ def _lines(path: Path, stats: ReadStats, sid: str) -> Iterator[dict]:
             if not raw:
                 continue
             try:
-                obj = json.loads(raw)
+                obj = loads(raw)
             except ValueError:  # a crash mid-write leaves a partial (usually the last) line
                 stats.skip("malformed or truncated lines", sid)
                 continue

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from .fastjson import loads
 from .opencode import ReadOptions, ReadStats, StoreError, cut_text
 from .readers import drop_unanswered, iso_ms, parse_arguments
 from .records import Session, Step, ToolCall, Turn
@@ -56,7 +57,7 @@ def _output(raw: Any) -> tuple[str, int | None]:
         return ("" if raw is None else json.dumps(raw, ensure_ascii=False)), None
     if raw.startswith("{"):  # <= late 2025: {"output": "...", "metadata": {"exit_code": 0, ...}}
         try:
-            obj = json.loads(raw)
+            obj = loads(raw)
         except ValueError:
             obj = None
         if isinstance(obj, dict) and "output" in obj:
@@ -97,7 +98,7 @@ def _items(path: Path, stats: ReadStats, sid: str) -> Iterator[tuple[str, dict, 
             if not raw:
                 continue
             try:
-                obj = json.loads(raw)
+                obj = loads(raw)
             except ValueError:
                 stats.skip("malformed or truncated lines", sid)
                 continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .fastjson import loads
 from .classify import Verdict, classify
 from .records import Session, Step, ToolCall, Turn
 
@@ -25,7 +26,7 @@ def _text(content: Any) -> str:
 def _arguments(raw: Any) -> dict[str, Any]:
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = loads(raw)
         except json.JSONDecodeError:
             return {}
     return raw if isinstance(raw, dict) else {}

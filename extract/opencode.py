@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .fastjson import loads
 from .records import Session, Step, ToolCall, Turn
 
 HIDDEN_AGENTS = {"compaction", "title", "summary"}
@@ -135,7 +136,7 @@ def _loads(text) -> dict | None:
     if text is None:
         return None
     try:
-        v = json.loads(text)
+        v = loads(text)
     except (TypeError, ValueError):
         return None
     return v if isinstance(v, dict) else None
@@ -168,20 +169,52 @@ def agent_matches(agent: str | None, patterns) -> bool:
 
 def read_sessions(conn: sqlite3.Connection, opts: ReadOptions, stats: ReadStats) -> Iterator[Session]:
     """Yield kept sessions in one ordered pass over message x part (memory: one session at a time)."""
-    scols = _columns(conn, "session")
-    pick = lambda c: f"s.{c}" if c in scols else "NULL"  # noqa: E731 - optional columns appear over migrations
+    count_orphans(conn, stats)
+    yield from read_range(conn, None, None, opts, stats)
+
+
+def count_orphans(conn: sqlite3.Connection, stats: ReadStats) -> None:
+    """Parts whose message is gone: counted once per store (they belong to no session)."""
     stats.skip("orphan parts", n=conn.execute(
         "SELECT count(*) FROM part WHERE message_id NOT IN (SELECT id FROM message)").fetchone()[0])
+
+
+def session_ranges(conn: sqlite3.Connection, size: int) -> list[tuple[str, str, int]]:
+    """The sessions' ids (as messages name them), in read order, cut into (first, last, count) runs of `size`."""
+    ids = [r[0] for r in conn.execute(
+        "SELECT DISTINCT session_id FROM message WHERE session_id IS NOT NULL ORDER BY session_id")]
+    return [(ids[i], ids[min(i + size, len(ids)) - 1], len(ids[i:i + size])) for i in range(0, len(ids), size)]
+
+
+def connect_readonly(path: str) -> sqlite3.Connection:
+    """Another connection to a store open_store opened (the file it reads: never written, never changing)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    conn.execute("PRAGMA query_only=1")
+    return conn
+
+
+def database_file(conn: sqlite3.Connection) -> str:
+    """The file a connection reads (open_store's private copy when the store had a WAL)."""
+    return next(r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main")
+
+
+def read_range(conn: sqlite3.Connection, first: str | None, last: str | None, opts: ReadOptions,
+               stats: ReadStats) -> Iterator[Session]:
+    """The sessions whose id is from first to last (all when None), in id order, as read_sessions reads them."""
+    scols = _columns(conn, "session")
+    pick = lambda c: f"s.{c}" if c in scols else "NULL"  # noqa: E731 - optional columns appear over migrations
+    where = "" if first is None else "WHERE m.session_id BETWEEN ? AND ?"
     q = f"""
         SELECT m.session_id, s.id, s.parent_id, s.directory, s.title, s.time_created, {pick('agent')}, {pick('model')},
                m.id, m.time_created, m.data, p.id, p.data
         FROM message m
         LEFT JOIN session s ON s.id = m.session_id
         LEFT JOIN part p ON p.message_id = m.id
+        {where}
         ORDER BY m.session_id, m.time_created, m.id, p.id
     """
     try:
-        cur = conn.execute(q)
+        cur = conn.execute(q, () if first is None else (first, last))
     except sqlite3.DatabaseError as e:
         raise StoreError(f"opencode store query failed: {e}") from None
     current = None

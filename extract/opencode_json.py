@@ -5,13 +5,14 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
+from .fastjson import loads
 from .opencode import ReadOptions, ReadStats, StoreError, build_session
 from .records import Session
 
 
 def _load(path: Path) -> dict | None:
     try:
-        v = json.loads(path.read_text(encoding="utf-8"))
+        v = loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return v if isinstance(v, dict) else None
@@ -133,7 +134,7 @@ def _documents(text: str) -> list[Any]:
         line = line.strip()
         if line.startswith("{"):
             try:
-                docs.append(json.loads(line))
+                docs.append(loads(line))
             except ValueError:
                 continue
     return docs

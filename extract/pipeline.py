@@ -1,30 +1,32 @@
 """Logs in, one dataset per specialist out: read, classify, dedupe, redact, window, split, write."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import shutil
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import datasets
 from tqdm import tqdm
 
-from . import opencode
-from .classify import classify
+from . import opencode, work
 from core.atomic import Transaction, disk_full, is_disk_full
 from core.config import Specialist
-from .outcome import OUTCOMES, assess
-from .redact import Redactor, leaks, redact_session
-from .sources import Source, nothing_found, read, total_sessions, usable
-from .split import Templates, content_hash, side
-from .tools import toolset_for
-from .windows import WindowStats, Windower, estimate_tokens, tokenizer_counter
+from .outcome import OUTCOMES
+from .redact import Redactor
+from .sources import Source, nothing_found, reader, total_sessions, usable
+from .split import Templates, side_of_keys
+from .windows import WindowStats, estimate_tokens, tokenizer_counter
 from .writer import SpecialistWriter, dataset_card, swap_in
+
+UNIT_SESSIONS = 200  # sessions per unit of work: small enough to keep both cores busy to the end, memory flat
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Settings:
     sources: list[Source] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # default locations skipped, and the like
     redactor: Redactor | None = None  # the user's own secret values and patterns (extract.redact_*)
+    workers: int | None = None  # processes for the per-session work; None: one per core (in-process when small)
 
     def __post_init__(self):
         if self.db is not None and not self.sources:
@@ -69,7 +72,6 @@ class Report:
 
 def run(s: Settings, progress: bool = True) -> dict[str, Any]:
     t0 = time.time()
-    datasets.disable_progress_bars()  # one bar per Parquet shard is noise; ours counts sessions
     by_lang = {sp.language: sp for sp in s.specialists}
     count = tokenizer_counter(_load_tokenizer(s.tokenizer)) if s.tokenizer else estimate_tokens
     read_opts = opencode.ReadOptions(agents=s.agents, reasoning=s.reasoning, tool_output_chars=s.tool_output_chars,
@@ -86,78 +88,89 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
     ledger: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)  # source -> session id -> side, hash, ...
     ids: Counter = Counter()  # kept sessions per id: a second run under one id gets its own
     bar = None
+    spill = staging / ".spill"
     try:
         sources = usable(s.sources, s.notes)
         if not sources:
             raise opencode.StoreError(nothing_found(s.sources))
-        templates, cutoff, val_cutoff = _survey(s, sources, read_opts, by_lang)
-        bar = tqdm(read(sources, read_opts, stats), total=total_sessions(sources), unit="session",
-                   desc="extract", disable=not progress, file=sys.stderr)
-        for session in bar:
-            verdict = classify(session, min_score=s.min_score, margin=s.margin)
-            if verdict.language is None:
-                stats.skip_session(verdict.reason, session.id)
-                continue
-            sp = by_lang.get(verdict.language)
-            if sp is None:
-                stats.skip_session(f"language {verdict.language} not selected" if not s.full_run
-                           else f"language {verdict.language} has no specialist", session.id)
-                continue
-            h = content_hash(session)
-            if h in seen_hashes:
-                report.duplicates_removed += 1
-                continue
-            seen_hashes.add(h)
-            outcome = assess(session)
-            if outcome.label in s.drop_outcomes:
-                stats.skip_session(f"outcome {outcome.label}", session.id)
-                continue
-            reader_id = session.id
-            ids[reader_id] += 1
-            if ids[reader_id] > 1:  # two runs of one SWE-bench instance: one task, two sessions, counted as two
-                session.id = f"{reader_id}#{ids[reader_id]}"
-            redact_session(session, report.redactions, s.redactor)
-            still = leaks(session)
-            if still:  # the second scanner's veto: a session it still finds a secret in is never written
-                stats.skip_session("sessions the second scanner still found a secret in", session.id)
-                report.blocked.update(still)
-                continue
-            used: dict[str, list[dict]] = defaultdict(list)
-            for c in session.tool_calls:
-                used[c.name].append(c.arguments)
-            tools = toolset_for(used, session.toolset, session.source)
-            windows = Windower(sp.system_prompt, tools, s.window_tokens, count).windows(session, wstats[sp.name])
-            origin = getattr(session, "origin", "real")
-            pinned = (s.keep_sides or {}).get(f"{session.source}:{session.id}")
-            # generated trajectories only ever train: validation and test hold real sessions alone
-            split = "train" if origin != "real" else pinned or side(
-                session, s.test_fraction, s.val_fraction, recent_after=cutoff, val_after=val_cutoff,
-                templates=templates)
-            ledger[session.source][session.id] = {"specialist": sp.name, "side": split, "hash": h[:16],
-                                                  "origin": origin}
-            w = writers.get(sp.name) or writers.setdefault(sp.name, SpecialistWriter(staging, sp.name))
-            fp = fingerprints.setdefault(sp.name, hashlib.sha256())
-            c = counters[sp.name]
-            c[f"{split}_sessions"] += 1
-            c[f"{split}_windows"] += len(windows)
-            c["tool_calls"] += len(session.tool_calls)
-            c["tool_errors"] += outcome.tool_errors
-            c[f"outcome_{outcome.label}"] += 1
-            started = datetime.fromtimestamp(session.time_created / 1000, tz=timezone.utc).isoformat()
-            for i, win in enumerate(windows):
-                row = {"messages": win.messages, "tools": tools, "session_id": session.id,
-                       "language": sp.language, "specialist": sp.name, "source": session.source,
-                       "agent": session.agent, "model": session.model, "title": session.title,
-                       "project_dir": session.directory, "started_at": started, "window_index": i,
-                       "window_count": len(windows), "first_turn": win.first_turn, "steps": win.n_steps,
-                       "est_tokens": win.tokens, "outcome": outcome.label,
-                       "failed_commands": outcome.failed_commands, "tool_errors": outcome.tool_errors,
-                       "origin": origin}
-                encoded = json.dumps(row, sort_keys=True, ensure_ascii=False).encode()
-                fp.update(split.encode() + encoded)
-                w.add(split, row, len(encoded))
-            report.kept_rows.update(stats.rows_in(reader_id))
+        spill.mkdir()
+        work.STATE = work.State(by_lang=by_lang, full_run=s.full_run, min_score=s.min_score, margin=s.margin,
+                                drop_outcomes=tuple(s.drop_outcomes), window_tokens=s.window_tokens, count=count,
+                                redactor=s.redactor, holdout=s.holdout, read_opts=read_opts, spill_dir=spill)
+        tqdm.monitor_interval = 0  # no monitor thread: the workers are forked
+        bar = tqdm(total=total_sessions(sources), unit="session", desc="extract", disable=not progress,
+                   file=sys.stderr)
+        # Phase 1: every session's own work, in units, on the workers; the survey the split needs comes back.
+        templates, times, spills = Templates(), [], []
+        with contextlib.ExitStack() as stores:
+            for u, r in _phase_one(_units(sources, read_opts, stores), s.workers):
+                for unit_stats in (u.stats, r.stats):
+                    if unit_stats is not None:
+                        _merge_stats(stats, unit_stats)
+                for digest, trigram_ids in r.prompts:
+                    templates.add_digest(digest, (r.vocab[i] for i in trigram_ids))
+                times.extend(r.times)
+                spills.append(r.spill)
+                bar.update(r.sessions)
         bar.close()
+        if s.holdout == "recent":
+            times.sort()
+            k, v = int(len(times) * s.test_fraction), int(len(times) * s.val_fraction)
+            templates, cutoff = None, (times[-k] if k else None)
+            val_cutoff = times[-(k + v)] if v and k + v <= len(times) else None
+        else:
+            templates, cutoff, val_cutoff = templates.freeze(), None, None
+        # Phase 2: in read order, what depends on the sessions before: duplicates, ids, sides, the fingerprint.
+        for path in spills:
+            for rec in work.read_spill(path):
+                kind = rec[0]
+                if kind == "skip":
+                    stats.skip_session(rec[1], rec[2])
+                    continue
+                h = rec[3] if kind == "drop" else rec[2]
+                if h in seen_hashes:
+                    report.duplicates_removed += 1
+                    continue
+                seen_hashes.add(h)
+                if kind == "drop":
+                    stats.skip_session(rec[1], rec[2])
+                    continue
+                reader_id = session_id = rec[1]
+                ids[reader_id] += 1
+                if ids[reader_id] > 1:  # two runs of one SWE-bench instance: one task, two sessions, counted as two
+                    session_id = f"{reader_id}#{ids[reader_id]}"
+                report.redactions.update(rec[3])
+                if kind == "blocked":  # the second scanner's veto: a session it still finds a secret in is never written
+                    stats.skip_session("sessions the second scanner still found a secret in", session_id)
+                    report.blocked.update(rec[4])
+                    continue
+                k: work.Kept = rec[4]
+                sp_name = k.specialist
+                pinned = (s.keep_sides or {}).get(f"{k.source}:{session_id}")
+                # generated trajectories only ever train: validation and test hold real sessions alone
+                split = "train" if k.origin != "real" else pinned or side_of(
+                    k, s.test_fraction, s.val_fraction, recent_after=cutoff, val_after=val_cutoff,
+                    templates=templates)
+                ledger[k.source][session_id] = {"specialist": sp_name, "side": split, "hash": h[:16],
+                                                "origin": k.origin}
+                w = writers.get(sp_name) or writers.setdefault(sp_name, SpecialistWriter(staging, sp_name))
+                fp = fingerprints.setdefault(sp_name, hashlib.sha256())
+                ws = wstats[sp_name]
+                for f in ("windows", "steps", "cut_steps", "over_budget_steps", "prompts_cut"):
+                    setattr(ws, f, getattr(ws, f) + getattr(k.wstats, f))
+                c = counters[sp_name]
+                c[f"{split}_sessions"] += 1
+                c[f"{split}_windows"] += len(k.rows)
+                c["tool_calls"] += k.tool_calls
+                c["tool_errors"] += k.tool_errors
+                c[f"outcome_{k.outcome}"] += 1
+                real_id = json.dumps(session_id, ensure_ascii=False).encode()
+                for encoded, row in k.rows:
+                    encoded = encoded.replace(work.SENTINEL_JSON, real_id)
+                    row["session_id"] = session_id
+                    fp.update(split.encode() + encoded)
+                    w.add(split, row, len(encoded))
+                report.kept_rows.update(stats.rows_in(reader_id))
         if not stats.counts["sessions seen"]:
             raise opencode.StoreError(nothing_found(s.sources))
         if not writers:  # nothing kept: the previous datasets stay as they were, and the run says why
@@ -204,6 +217,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             raise disk_full(e, s.out) from None
         raise
     finally:
+        work.STATE = None
+        shutil.rmtree(spill, ignore_errors=True)
         tx.close()
 
 
@@ -217,23 +232,114 @@ def _read_ledger(out: Path) -> dict[str, dict[str, dict[str, str]]]:
         return {}
 
 
-def _survey(s: Settings, sources, read_opts, by_lang) -> tuple[Templates | None, int | None, int | None]:
-    """One pass before the split: the template text first prompts share (holdout hash), or the creation times (ms)
-    from which the newest test_fraction, then the next-newest val_fraction, of the sessions that would be kept
-    start (holdout recent)."""
-    templates, times = Templates(), []
-    for ses in read(sources, read_opts, opencode.ReadStats()):
-        if s.holdout == "recent":
-            if classify(ses, min_score=s.min_score, margin=s.margin).language in by_lang:
-                times.append(ses.time_created)
-        else:
-            templates.add(ses)
-    if s.holdout != "recent":
-        return templates.freeze(), None, None
-    times.sort()
-    k = int(len(times) * s.test_fraction)
-    v = int(len(times) * s.val_fraction)
-    return None, (times[-k] if k else None), (times[-(k + v)] if v and k + v <= len(times) else None)
+@dataclass
+class _Unit:
+    index: int
+    task: tuple  # what work.run_unit gets
+    stats: opencode.ReadStats | None = None  # events of the main process's reading for this unit
+
+
+class _Routed:
+    """A ReadStats whose events go to the current unit's own (readers keep the object they were given)."""
+
+    def __init__(self, target: opencode.ReadStats):
+        self.target = target
+
+    def __getattr__(self, name: str):
+        return getattr(self.target, name)
+
+
+def _units(sources: list[Source], opts: opencode.ReadOptions, stack: contextlib.ExitStack):
+    """The units of work, in read order: a range of an opencode database's sessions (read by the worker), or a batch
+    of sessions another reader read here. Each unit carries the reading events that belong before it.
+
+    opencode's legacy JSON tree is read only for sessions no database among the sources holds (opencode imports
+    the tree into its database and may leave it in place)."""
+    conns = {id(src): stack.enter_context(opencode.open_store(src.path)) for src in sources if src.kind == "opencode"}
+    in_db: set[str] = set()
+    for conn in conns.values():
+        in_db.update(r[0] for r in conn.execute("SELECT id FROM session"))
+    index = 0
+    for src in sources:
+        pre = opencode.ReadStats()
+        if src.kind == "opencode":
+            conn = conns[id(src)]
+            opencode.count_orphans(conn, pre)
+            path = opencode.database_file(conn)
+            for first, last, _ in opencode.session_ranges(conn, UNIT_SESSIONS):
+                yield _Unit(index, ("db", index, path, first, last), pre)
+                index, pre = index + 1, None
+            if pre is not None:
+                yield _Unit(index, ("sessions", index, []), pre)
+                index += 1
+            continue
+        routed = _Routed(pre)
+        batch: list = []
+        for session in reader(src.kind)(src, opts, routed):
+            if src.kind in ("opencode-json", "opencode-export") and session.id in in_db:
+                routed.skip_session("legacy JSON sessions already in the database", session.id)
+                continue
+            batch.append(session)
+            if len(batch) >= UNIT_SESSIONS:
+                yield _Unit(index, ("sessions", index, batch), routed.target)
+                index, batch = index + 1, []
+                routed.target = opencode.ReadStats()
+        yield _Unit(index, ("sessions", index, batch), routed.target)
+        index += 1
+
+
+def _phase_one(units, workers: int | None):
+    """(unit, work.UnitResult) in unit order: on worker processes when there is more than one unit and more than
+    one core, else here. At most two units per worker are in flight, so memory stays flat."""
+    units = iter(units)
+    first = next(units, None)
+    if first is None:
+        return
+    second = next(units, None)
+    n = workers or min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+    import multiprocessing as mp
+
+    if second is None or n <= 1 or "fork" not in mp.get_all_start_methods():
+        for u in (first, *((second,) if second else ()), *units):
+            yield u, work.run_unit(u.task)
+        return
+    pool = mp.get_context("fork").Pool(n, initializer=work.worker_init)
+    try:
+        pending: deque = deque()
+        for u in _chain(first, second, units):
+            pending.append((u, pool.apply_async(work.run_unit, (u.task,))))
+            while len(pending) > 2 * n:
+                u0, r0 = pending.popleft()
+                yield u0, r0.get()
+        while pending:
+            u0, r0 = pending.popleft()
+            yield u0, r0.get()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _chain(first, second, rest):
+    yield first
+    yield second
+    yield from rest
+
+
+def _merge_stats(dst: opencode.ReadStats, src: opencode.ReadStats) -> None:
+    """Add a unit's reading events to the run's, as if they had been recorded there in order."""
+    dst.sessions.update(src.sessions)
+    dst.rows.update(src.rows)
+    dst.counts.update(src.counts)
+    dst.kinds.update(src.kinds)
+    for reason, where in src.examples.items():
+        for sid in where:
+            dst._example(reason, sid)
+    for sid, c in src.by_session.items():
+        dst.by_session.setdefault(sid, Counter()).update(c)
+
+
+def side_of(k: "work.Kept", test_fraction: float, val_fraction: float, **kw) -> str:
+    return side_of_keys(k.task, k.prompt_keys, k.time_created, test_fraction, val_fraction, **kw)
 
 
 def _load_tokenizer(name: str):

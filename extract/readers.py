@@ -1,10 +1,10 @@
 """Small pieces the log-file readers (Claude Code, Codex, mini-swe-agent) share."""
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
+from .fastjson import loads
 from .opencode import ReadStats
 from .records import Session
 
@@ -22,7 +22,7 @@ def iso_ms(ts: Any) -> int | None:
 def parse_arguments(raw: Any) -> dict | None:
     """Tool-call arguments recorded as a JSON string (or already a dict) as a dict; None if unreadable."""
     try:
-        args = json.loads(raw) if isinstance(raw, str) else raw
+        args = loads(raw) if isinstance(raw, str) else raw
     except ValueError:
         return None
     return args if isinstance(args, dict) else None

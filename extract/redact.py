@@ -259,6 +259,33 @@ def _strings(session: Session, fn: Callable[[str], str]) -> None:
                 call.output = fn(call.output)
 
 
+def _texts(session: Session) -> list[str]:
+    """Every string _strings visits, in its order, without rebuilding anything."""
+    out: list[str] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    out.append(session.title)
+    for turn in session.turns:
+        out.append(turn.prompt)
+        for step in turn.steps:
+            out.append(step.text)
+            if step.reasoning:
+                out.append(step.reasoning)
+            for call in step.tool_calls:
+                walk(call.arguments)
+                out.append(call.output)
+    return out
+
+
 def _exact(values: dict[str, str], counts: Counter) -> Callable[[str], str] | None:
     if not values:
         return None
@@ -272,10 +299,37 @@ def _exact(values: dict[str, str], counts: Counter) -> Callable[[str], str] | No
     return lambda text: rx.sub(sub, text) if text else text
 
 
+# The hints each rule's placeholder brings into a string it replaces something in (`<redacted:aws_key>` holds `aws`
+# and `:`): a rule those hints belong to can match after that replacement.
+def _placeholder_hints(rules: list[Rule]) -> dict[str, set[str]]:
+    hints = {h for r in rules for h in r.hints}
+    return {r.kind: {h for h in hints if h in f"<redacted:{r.kind}>"} for r in rules}
+
+
+_PLACEHOLDER_HINTS = _placeholder_hints(RULES)
+
+
+def _possible(session: Session, rules: list[Rule]) -> list[Rule]:
+    """The rules that can match somewhere in the session: those whose hint occurs in its text, and those whose hint
+    a possible rule's placeholder brings in.
+
+    One scan of the session's text instead of one per rule per string; each string still checks the hints of the
+    rules left, so what is replaced is exactly what checking every rule on every string replaces. (No hint holds
+    `<` or `>`, so none can appear across a placeholder's edge after a replacement.)"""
+    low = "\x00".join(filter(None, _texts(session))).lower()
+    present = {h for h in {h for r in rules for h in r.hints} if h in low}
+    while True:
+        keep = [r for r in rules if not r.hints or not present.isdisjoint(r.hints)]
+        more = set().union(*(_PLACEHOLDER_HINTS.get(r.kind, ()) for r in keep)) - present
+        if not more:
+            return keep
+        present |= more
+
+
 def redact_session(session: Session, counts: Counter, redactor: Redactor | None = None) -> Session:
     """Detectors (and the user's patterns) on every string, then every secret value found replaced everywhere."""
     found: set[str] = set()
-    rules = RULES + (redactor.patterns if redactor else [])
+    rules = _possible(session, RULES) + (redactor.patterns if redactor else [])
     _strings(session, lambda t: redact_text(t, counts, found, rules))
     values = dict(redactor.values) if redactor else {}
     for v in found:  # short or word-like finds (a URL's "postgres") would eat ordinary text: only real-looking ones
@@ -294,10 +348,8 @@ def leaks(session: Session) -> list[str]:
     """The rule ids of the secrets the second scanner still finds in a session's text (empty: none)."""
     import betterleaks
 
-    texts: list[str] = []
-    _strings(session, lambda t: texts.append(t) or t)
     found = []
-    for f in betterleaks.scan_string("\n".join(t for t in texts if t)):
+    for f in betterleaks.scan_string("\n".join(filter(None, _texts(session)))):
         secret = f.secret or ""
         # a finding around our own placeholder (https://<REDACTED:github_token>@host) is a secret already taken out
         if "REDACTED:" in secret or "<REDACTED:" in (f.match.full or "") or not secret.strip():

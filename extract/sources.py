@@ -119,3 +119,6 @@ def nothing_found(sources: list[Source]) -> str:
     how = ", ".join(f"{NAMING[k]}PATH" for k in KINDS)
     return f"no agent sessions found. Looked at: {looked}. Name your logs with make extract {how} " \
            f"(or python -m extract --db/--claude-dir/...; see the README's sources table)"
+
+
+reader = _reader  # the reader function of a source kind (the pipeline reads other sources' sessions with it)

@@ -44,10 +44,13 @@ class Templates:
     def add(self, session: Session) -> None:
         text = first_prompt(session)
         who = "task:" + session.task if session.task else "prompt:" + " ".join(_NON_WORD.sub(" ", text.lower()).split())
-        digest = hashlib.sha256(who.encode()).hexdigest()[:16]
+        self.add_digest(hashlib.sha256(who.encode()).hexdigest()[:16], shingles(text))
+
+    def add_digest(self, digest: str, trigrams: Iterable[str]) -> None:
+        """A task's first prompt, as its digest and its trigrams: counted once per task (the first one seen)."""
         if digest not in self._seen:
             self._seen.add(digest)
-            self._df.update(shingles(text))
+            self._df.update(trigrams)
 
     def freeze(self) -> "Templates":
         self.common = {sh for sh, n in self._df.items() if n >= TEMPLATE_TASKS}
@@ -93,6 +96,24 @@ def side(session: Session, test_fraction: float, val_fraction: float = 0.0, *, r
             return "test"
         return "validation" if val_after is not None and session.time_created >= val_after else "train"
     u = unit_interval("split:" + task_key(session, templates))
+    return "test" if u < test_fraction else "validation" if u < test_fraction + val_fraction else "train"
+
+
+def side_of_keys(task: str | None, prompt_keys: list[tuple[str, str]] | None, time_created: int,
+                 test_fraction: float, val_fraction: float = 0.0, *, recent_after: int | None = None,
+                 val_after: int | None = None, templates: Templates | None = None) -> str:
+    """side() from what a worker kept of a session: its task id, or the (hash, trigram) pairs of its first prompt
+    sorted by hash (so task_key's smallest hash outside the template text is the first such pair)."""
+    if recent_after is not None or val_after is not None:
+        if recent_after is not None and time_created >= recent_after:
+            return "test"
+        return "validation" if val_after is not None and time_created >= val_after else "train"
+    if task:
+        key = hashlib.sha256(("task:" + task).encode()).hexdigest()[:16]
+    else:
+        common = templates.common if templates is not None else ()
+        key = next((h for h, x in prompt_keys if x not in common), prompt_keys[0][0])
+    u = unit_interval("split:" + key)
     return "test" if u < test_fraction else "validation" if u < test_fraction + val_fraction else "train"
 
 

@@ -48,7 +48,21 @@ def message_tokens(msg: dict[str, Any], count: Counter_) -> int:
 
 def tools_tokens(tools: list[dict[str, Any]], count: Counter_) -> int:
     """Tool definitions as templates render them: one JSON object a line."""
-    return count("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tools))
+    return count("".join(_tool_text(t) + "\n" for t in tools))
+
+
+_TOOL_TEXT: dict[int, tuple[dict, str]] = {}  # id -> (definition, its JSON): the known toolsets come back every session
+
+
+def _tool_text(tool: dict[str, Any]) -> str:
+    hit = _TOOL_TEXT.get(id(tool))
+    if hit is not None and hit[0] is tool:
+        return hit[1]
+    text = json.dumps(tool, ensure_ascii=False)
+    if len(_TOOL_TEXT) >= 4096:  # a session's own tools are new objects: keep the table small
+        _TOOL_TEXT.clear()
+    _TOOL_TEXT[id(tool)] = (tool, text)
+    return text
 
 
 @dataclass

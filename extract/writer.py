@@ -5,20 +5,41 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
-from datasets import Dataset
 
 from core.atomic import Transaction, point
-from core.data import FEATURES, SPLITS
+from core.data import COLUMNS, SPLITS, arrow_schema
 
+try:
+    import msgspec
 
+    _encode = msgspec.json.Encoder().encode
+except ImportError:  # pragma: no cover - a dependency
+    _encode = None
 
 BUFFER_BYTES = 4 << 20  # rows are handed to Parquet in row groups of about this much JSON: memory stays flat
 SHARD_BYTES = 512 << 20  # a new shard file starts after about this much JSON
+_JSON_LISTS = [k for k, t in COLUMNS.items() if t == "json_list"]
+
+
+def encode_json(value: Any) -> str:
+    """One value of a JSON column as compact JSON text: keys in their order, numbers exact (the shortest text that
+    reads back as the same float), non-ASCII as itself. A value msgspec cannot write (a lone surrogate) is written
+    by json, escaped."""
+    if _encode is not None:
+        try:
+            return _encode(value).decode()
+        except (TypeError, ValueError, UnicodeEncodeError):
+            pass
+    return json.dumps(value, separators=(",", ":"))
 
 
 class SpecialistWriter:
-    """Streams rows per split into Parquet shards in a staging folder, a row group at a time."""
+    """Streams rows per split into Parquet shards in a staging folder, a row group at a time.
+
+    A row is a dict of COLUMNS whose JSON-list columns (messages, tools) are already lists of JSON texts
+    (encode_json); the row groups are built column by column with pyarrow, in the schema datasets reads."""
 
     def __init__(self, staging: Path, name: str):
         self.dir = staging / name
@@ -30,6 +51,7 @@ class SpecialistWriter:
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.shards: dict[str, list[Path]] = {s: [] for s in SPLITS}
         self.rows = {s: 0 for s in SPLITS}
+        self.schema = arrow_schema()
 
     def add(self, split: str, row: dict[str, Any], size: int) -> None:
         """Queue a row whose JSON is `size` bytes; flush a row group once enough is queued."""
@@ -39,9 +61,24 @@ class SpecialistWriter:
         if self.buffered[split] >= BUFFER_BYTES:
             self._flush(split)
 
+    def _table(self, rows: list[dict]) -> pa.Table:
+        arrays = []
+        for name in self.schema.names:
+            if name in _JSON_LISTS:
+                lists = [r[name] for r in rows]
+                offsets = [0]
+                for v in lists:
+                    offsets.append(offsets[-1] + len(v))
+                values = pa.ExtensionArray.from_storage(
+                    pa.json_(), pa.array([x for v in lists for x in v], type=pa.string()))
+                arrays.append(pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values))
+            else:
+                arrays.append(pa.array([r[name] for r in rows], type=self.schema.field(name).type))
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
     def _flush(self, split: str) -> None:
         rows, self.buffers[split] = self.buffers[split], []
-        table = Dataset.from_list(rows, features=FEATURES).data.table  # encoded as datasets would, Json included
+        table = self._table(rows)
         writer = self.writers.get(split)
         if writer is None or self.written[split] >= SHARD_BYTES:
             if writer is not None:

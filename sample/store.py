@@ -308,15 +308,20 @@ class StoreBuilder:
         return mid
 
     def assistant_step(self, session_id, parent_id, *, agent="build", text=None, reasoning=None, tools=(),
-                       finish="tool-calls", time=None, error=None, summary=False, extra_parts=()) -> str:
-        """One LLM step. finish=None leaves the step interrupted (no step-finish, no completed time)."""
+                       finish="tool-calls", time=None, error=None, summary=False, extra_parts=(),
+                       snapshot="random", end_snapshot="random") -> str:
+        """One LLM step. finish=None leaves the step interrupted (no step-finish, no completed time).
+
+        snapshot / end_snapshot: the git tree hashes of its step-start and step-finish parts ("random": made up;
+        None: no snapshot field, as opencode writes with snapshots off or outside git)."""
         st = self._sess(session_id)
         rng = self._rng
         provider, model_id = st["model"]
         t0 = self._at(time, 300, 1600)
         mid = self._new_id("msg", t0)
-        snapshot = self._hex(160)
-        parts: list[tuple[dict, int, int]] = [({"type": "step-start", "snapshot": snapshot}, t0 + 5, t0 + 5)]
+        snapshot = self._hex(160) if snapshot == "random" else snapshot
+        start_part = {"type": "step-start", "snapshot": snapshot} if snapshot is not None else {"type": "step-start"}
+        parts: list[tuple[dict, int, int]] = [(start_part, t0 + 5, t0 + 5)]
         cur = t0 + rng.randint(200, 900)
         if reasoning:
             end = cur + min(len(reasoning) * 4, 9000) + rng.randint(50, 400)
@@ -355,9 +360,11 @@ class StoreBuilder:
         cost, tokens = 0, {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}}
         if not interrupted:
             cost, tokens = self._usage(st, text, reasoning, tools)
-            parts.append(({"type": "step-finish", "reason": finish, "snapshot": self._hex(160), "cost": cost,
-                           "tokens": tokens}, completed - 1, completed - 1))
-            if changed:
+            end = self._hex(160) if end_snapshot == "random" else end_snapshot
+            finish_part = {"type": "step-finish", "reason": finish, **({"snapshot": end} if end is not None else {}),
+                           "cost": cost, "tokens": tokens}
+            parts.append((finish_part, completed - 1, completed - 1))
+            if changed and snapshot is not None:
                 parts.append(({"type": "patch", "hash": snapshot, "files": changed}, completed, completed))
         data = {"role": "assistant", "time": {"created": t0}, "parentID": parent_id, "modelID": model_id,
                 "providerID": provider, "mode": agent, "agent": agent,

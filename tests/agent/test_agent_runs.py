@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agent_support import FIX_COMMAND, contexts, export_as_specialist, overfit, write_tasks
 
@@ -197,3 +198,32 @@ def test_generate_for_the_base_serves_the_base_alone(fix_overlay, tmp_path, caps
     for task in ("fixable", "other"):
         info = json.loads((out / f"{task}-r1" / f"{task}-r1.traj.json").read_text())["info"]
         assert info["workbench"]["model"] == "base" and info["workbench"]["exit_status"] == "RepeatedFormatError"
+
+
+def test_agent_eval_replays_a_held_out_opencode_session(fix_overlay, tmp_path, capsys, monkeypatch):
+    """TASKS=replay through the real path: a held-out opencode session whose first prompt is the fixable task's, its
+    project materialised from a real snapshot store, judged by the session's own `python3 -m unittest`."""
+    from agent.__main__ import main
+    from agent_support import TASKS
+    from replay_support import one_session
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # only the store the test built
+    data, sid = one_session(tmp_path / "home", TASKS["fixable"][0])
+    cfg = yaml.safe_load(fix_overlay.read_text())  # the over-fit workspace's exported serpent, served as always
+    cfg["paths"].update(data=str(data), reports=str(tmp_path / "reports"))
+    cfg["agent"]["tasks"] = "replay"
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump(cfg))
+    assert main(["eval", "serpent", "--overlay", str(overlay), "--quiet"]) == 0
+    line = capsys.readouterr().out
+    assert "agent eval serpent: base 0/1 -> serpent 1/1 resolved (A/A 0/1);" in line
+    assert "; replay: 1 held-out sessions, 1 replayable ->" in line
+    reports = tmp_path / "reports" / "serpent"
+    r = json.loads((reports / "agent.json").read_text())
+    assert r["task_set"] == "replay" and [t["task"] for t in r["per_task"]] == [sid]
+    assert r["replay"]["sessions"] == [{"source": "opencode", "session": sid, "replayable": True,
+                                        "reason": "replayable", "detail": "python3 -m unittest",
+                                        "test": "python3 -m unittest"}]
+    traj = json.loads((reports / "agent" / "specialist" / sid / f"{sid}.traj.json").read_text())
+    assert "+    return a + b" in traj["info"]["patch"] and traj["info"]["judge"]["resolved"] is True
+    assert f"| {sid} | opencode | yes | `python3 -m unittest` |" in (reports / "agent.md").read_text()

@@ -1,9 +1,12 @@
 """Task sets: every bundled task fails unfixed and passes with its reference fix; loading errors are one line."""
+import filecmp
+import shlex
 import shutil
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from agent.evaluate import split_runnable
 from agent.runner import prove
@@ -17,12 +20,34 @@ def _tasks(suite):
 
 
 def test_every_bundled_suite_has_at_least_ten_tasks():
-    assert {"python", "rust", "typescript"} <= set(SUITES)
+    assert set(SUITES) == set(TOOLCHAINS) == {"python", "rust", "typescript", "ruby", "swift"}
     for suite in SUITES:
         tasks = load_suite(suite)
         assert len(tasks) >= 10, suite
         assert all(t.language == suite and t.instruction and t.test for t in tasks)
         assert all((t.folder / "fix").is_dir() and (t.folder / "judge").is_dir() for t in tasks)
+
+
+def _files(folder):
+    return {p.relative_to(folder) for p in folder.rglob("*") if p.is_file()}
+
+
+ALL_TASKS = [t for suite in SUITES for t in _tasks(suite)]
+
+
+@pytest.mark.parametrize("task", ALL_TASKS)
+def test_a_bundled_task_is_well_formed(task):
+    """Runs everywhere, toolchain or not: the parts are there, the fix is a change, the judge leaves the fix alone."""
+    spec = yaml.safe_load((task.folder / "task.yaml").read_text())  # loaded already; no key it would ignore
+    assert set(spec) <= {"instruction", "test", "language", "timeout"} and task.instruction and task.test
+    repo, fix, judge = (task.folder / part for part in ("repo", "fix", "judge"))
+    assert _files(repo) and _files(fix) and _files(judge), "repo/, fix/ and judge/ each hold files"
+    changed = [f for f in _files(fix) if not (repo / f).is_file() or not filecmp.cmp(repo / f, fix / f, shallow=False)]
+    assert changed, "the reference fix changes no file of repo/"
+    assert not _files(judge) & _files(fix), "a judge file would overwrite the reference fix"
+    # the test command starts with the language's toolchain, so a missing one skips the task instead of failing it
+    assert shlex.split(task.test)[0] in TOOLCHAINS[task.language]
+    assert not {p.name for p in task.folder.iterdir()} - {"task.yaml", "repo", "fix", "judge"}
 
 
 def _prove(task, tmp_path):
@@ -33,13 +58,13 @@ def _prove(task, tmp_path):
     assert r == {"unfixed_passes": False, "fixed_passes": True}
 
 
-@pytest.mark.parametrize("task", _tasks("python"))
-def test_python_task_fails_unfixed_and_passes_fixed(task, tmp_path):
+@pytest.mark.parametrize("task", _tasks("python") + _tasks("ruby"))
+def test_interpreted_task_fails_unfixed_and_passes_fixed(task, tmp_path):
     _prove(task, tmp_path)
 
 
-@pytest.mark.slow  # a cargo build or tsc run per state: seconds each
-@pytest.mark.parametrize("task", _tasks("rust") + _tasks("typescript"))
+@pytest.mark.slow  # a cargo build, tsc run or swift build per state: seconds each
+@pytest.mark.parametrize("task", _tasks("rust") + _tasks("typescript") + _tasks("swift"))
 def test_compiled_task_fails_unfixed_and_passes_fixed(task, tmp_path):
     _prove(task, tmp_path)
 
@@ -90,3 +115,18 @@ def test_agent_check_cli_proves_a_suite():
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "check python: 12 tasks proven, 0 not, 0 skipped" in out.stdout
+
+
+@pytest.mark.skipif(shutil.which("swift") is not None, reason="swift is installed: its tasks are proven instead")
+def test_agent_check_skips_and_counts_the_swift_suite_without_swift():
+    out = subprocess.run([sys.executable, "-m", "agent", "check", "--tasks", "swift", "--sandbox", "none"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert f"check swift: 0 tasks proven, 0 not, {len(load_suite('swift'))} skipped (missing: swift)" in out.stdout
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None or shutil.which("ruby") is None, reason="needs bubblewrap and ruby")
+def test_a_ruby_task_is_proven_under_bubblewrap(tmp_path):
+    """Ruby and its bundled minitest work with the read-only root, the temporary HOME and no network."""
+    task = next(t for t in load_suite("ruby") if t.id == "query-string-escape")
+    assert prove(task, tmp_path, sandbox_setting="bubblewrap") == {"unfixed_passes": False, "fixed_passes": True}

@@ -1,0 +1,6 @@
+/// Whether text reads the same backwards as forwards, ignoring case, spaces and punctuation:
+/// "Was it a car or a cat I saw?" is a palindrome.
+public func isPalindrome(_ text: String) -> Bool {
+    let characters = text.lowercased().filter { $0.isLetter || $0.isNumber }
+    return characters.elementsEqual(characters.reversed())
+}

@@ -1,0 +1,8 @@
+import XCTest
+import RunLength
+
+final class RunLengthTests: XCTestCase {
+    func testEmptyText() {
+        XCTAssertEqual(encode(""), "")
+    }
+}
