@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default=None, help="comma-separated names to serve (default: base + every export)")
     p.add_argument("--engine", default=None, help="auto, llama.cpp or vllm (default serve.engine)")
     p.add_argument("--url", default=None, help="check/reload: the server's OpenAI base URL")
-    a = p.parse_args(argv)
+    a = p.parse_intermixed_args(argv)  # the action and KEY=VALUE overrides, before or after the options
     actions = [w for w in a.words if "=" not in w]
     a.overrides = [w for w in a.words if "=" in w]
     if len(actions) > 1 or (actions and actions[0] not in ACTIONS):
