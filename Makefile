@@ -109,7 +109,7 @@ serve-setup: $(SERVE_STAMP)
 serve_address := $(overlay) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 serve: $(SERVE_STAMP)
-	$(PY) -m serve $(serve_address) $(if $(MODELS),--models $(MODELS))
+	$(PY) -m serve $(serve_address) $(if $(MODELS),--models $(MODELS)) $(ARGS)
 
 serve-check: $(SERVE_STAMP)
 	$(PY) -m serve check $(serve_address) $(if $(URL),--url $(URL))
@@ -118,7 +118,7 @@ serve-reload: $(SERVE_STAMP)
 	$(PY) -m serve reload $(serve_address) $(if $(URL),--url $(URL))
 
 # Each source variable may name several paths: DB="a.db b.db" reads both stores.
-# the agent extra (mini-swe-agent, transformers serve): only agent runs and the tests need it
+# the agent extra (mini-swe-agent): only agent runs and the tests need it; they serve models with the serve extra
 $(AGENT_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,agent]'
 	touch $(AGENT_STAMP)
@@ -126,14 +126,14 @@ $(AGENT_STAMP): $(STAMP)
 agent_endpoint := $(if $(ENDPOINT),--endpoint $(ENDPOINT))
 agent_tasks := $(if $(TASKS),--tasks $(TASKS))
 
-agent-eval: $(AGENT_STAMP)
+agent-eval: $(AGENT_STAMP) $(SERVE_STAMP)
 	@test -n "$(NAME)" || { echo "usage: make agent-eval NAME=<specialist> [TASKS=...] [ENDPOINT=...]"; exit 2; }
 	$(PY) -m agent eval $(NAME) $(ARGS) $(agent_tasks) $(agent_endpoint) $(overlay)
 
-agent-eval-all: $(AGENT_STAMP)
+agent-eval-all: $(AGENT_STAMP) $(SERVE_STAMP)
 	$(PY) -m agent eval --all $(agent_tasks) $(agent_endpoint) $(overlay) $(ARGS)
 
-generate: $(AGENT_STAMP)
+generate: $(AGENT_STAMP) $(SERVE_STAMP)
 	$(PY) -m agent generate $(NAME) $(ARGS) $(agent_tasks) $(agent_endpoint) $(if $(MODEL),--model $(MODEL)) \
 		--workers $(WORKERS) --runs $(RUNS) $(if $(TEMPERATURE),--temperature $(TEMPERATURE)) $(if $(OUT),--out $(OUT)) \
 		$(overlay)

@@ -10,9 +10,9 @@
     python -m agent swebench tasks.jsonl --endpoint URL --model NAME --out runs/swe   # needs Docker
 
 Model servers: `agent.endpoint` (or --endpoint) names any OpenAI-compatible server, where the base is
-`agent.base_model` and a specialist is its own name (as `make serve` names them). Without one, a `transformers
-serve` process is started for the run: the base from `model.model_name_or_path`, a specialist from
-exports/<name>/merged (`make export NAME=... MERGED=1`).
+`agent.base_model` and a specialist is its own name (as `make serve` names them). Without one, this project's own
+server (`python -m serve`, what `make serve` runs) is started for the run on a free port, serving `base` and the
+specialist's exports/<name>/adapter.gguf (`make export NAME=...`).
 """
 from __future__ import annotations
 
@@ -40,17 +40,29 @@ def limits_from(cfg: dict, temperature: float | None = None):
                   sandbox=a["sandbox"], format_errors=int(a["format_errors"]))
 
 
-def _local_model(spec: str) -> str:
-    """A configured model: a local folder as an absolute path (the server's cwd may differ), else the Hub id."""
-    p = Path(spec)
-    return str(p.resolve()) if p.exists() else spec
+def not_servable(sp) -> str | None:
+    """Why this project's server cannot serve the specialist (what `make serve` would say), or None."""
+    from serve.models import not_servable as why
+
+    return why(sp, sp.config["model"]["model_name_or_path"])
 
 
 @contextlib.contextmanager
-def endpoints_for(sp, log_dir: Path, endpoint: str | None):
-    """{"base", "specialist"} endpoints: the named server, or a transformers serve process for this run."""
+def served(names: list[str], overlay, overrides: list[str]):
+    """This project's server (`python -m serve`, as `make serve` runs it) on a free 127.0.0.1 port, serving `names`
+    under the names `make serve` gives them; yields its OpenAI base URL; stopped when the block ends."""
+    from serve.api import serving
+
+    with serving(names, overlay=overlay, overrides=overrides) as server:
+        yield server.base_url
+
+
+@contextlib.contextmanager
+def endpoints_for(sp, endpoint: str | None, overlay, overrides: list[str]):
+    """{"base", "specialist"} endpoints, and how they are served: the named server, or this project's for this run."""
+    from serve.models import BASE
+
     from .runner import Endpoint
-    from .serving import transformers_serve
 
     a = sp.config["agent"]
     url = endpoint or a.get("endpoint")
@@ -58,32 +70,30 @@ def endpoints_for(sp, log_dir: Path, endpoint: str | None):
         key = a.get("api_key") or "none"
         yield {"base": Endpoint(url, a["base_model"], key), "specialist": Endpoint(url, sp.name, key)}, url
         return
-    merged = sp.path("exports") / "merged"
-    if not (merged / "config.json").is_file():
-        raise AgentError(f"{sp.name}: no merged model at {merged} to serve (make export NAME={sp.name} MERGED=1), "
-                         f"or set agent.endpoint to a server that serves it (make serve)")
-    base = _local_model(sp.config["model"]["model_name_or_path"])
-    dtype = str(sp.config["model"].get("dtype") or "auto")
-    with transformers_serve(log=log_dir / "serve.log", dtype=dtype, threads=a.get("serve_threads")) as url:
-        yield ({"base": Endpoint(url, base), "specialist": Endpoint(url, str(merged.resolve()))},
-               "transformers serve (started for this run; models by folder)")
+    why = not_servable(sp)
+    if why:
+        raise AgentError(f"{sp.name}: nothing to serve: {why}; or set agent.endpoint (ENDPOINT=) to a server that "
+                         f"serves it")
+    with served([BASE, sp.name], overlay, overrides) as url:
+        yield ({"base": Endpoint(url, BASE), "specialist": Endpoint(url, sp.name)},
+               f"this project's server (`python -m serve`, as `make serve` runs it), started for this run: `{BASE}` is "
+               f"{sp.config['model']['model_name_or_path']}, `{sp.name}` adds {sp.path('exports') / 'adapter.gguf'}")
 
 
 def cmd_eval(a, overrides: list[str]) -> int:
     from . import evaluate
 
-    names = cfglib.select_names(a.names, a.all, lambda sp: (sp.path("exports") / "merged" / "config.json").is_file()
+    names = cfglib.select_names(a.names, a.all, lambda sp: not_servable(sp) is None
                                 or bool(sp.config["agent"].get("endpoint") or a.endpoint),
-                                "no specialist has a merged export to serve (make export-all MERGED=1) and no "
-                                "agent.endpoint is set", overlay=a.overlay, overrides=overrides)
+                                "no specialist has an export to serve (make export-all) and no agent.endpoint is set",
+                                overlay=a.overlay, overrides=overrides)
     for name in names:
         sp = cfglib.specialist(name, overlay=a.overlay, overrides=overrides)
         ag = sp.config["agent"]
         task_set = a.tasks or ag.get("tasks") or sp.language
         replayed = None
         tasks = load_suite(task_set) if task_set != replay.NAME else None
-        with tempfile.TemporaryDirectory(prefix="agent-eval-") as logs, \
-                endpoints_for(sp, Path(logs), a.endpoint) as (eps, serving):
+        with endpoints_for(sp, a.endpoint, a.overlay, overrides) as (eps, serving):
             if tasks is None:  # the held-out sessions, replayed (agent/replay.py), once a model is known to serve
                 tasks, replayed = replay_survey(sp, quiet=a.quiet)
             r = evaluate.evaluate(sp, tasks, task_set, eps, limits_from(sp.config), seed=int(ag["sampling_seed"]),
@@ -128,32 +138,36 @@ def cmd_replay_check(a, overrides: list[str]) -> int:
 
 
 def cmd_generate(a, overrides: list[str]) -> int:
+    from serve.models import BASE
+
     from .generate import generate
     from .runner import Endpoint
-    from .serving import transformers_serve
 
-    cfg = cfglib.load(a.name, overlay=a.overlay, overrides=overrides)
+    base = a.name == BASE  # NAME=base: the base alone, served as `make serve` serves it
+    cfg = cfglib.load(None if base else a.name, overlay=a.overlay, overrides=overrides)
     ag = cfg["agent"]
     url = a.endpoint or ag.get("endpoint")
     if a.name is None and not (url and a.model and a.tasks):
         raise AgentError("agent generate: name a specialist, or give --endpoint, --model and --tasks")
     task_set = a.tasks or ag.get("tasks") or cfg.get("language")
+    if not task_set:
+        raise AgentError(f"agent generate {a.name}: the base has no language; name a task set (TASKS=python, rust, "
+                         f"typescript, ruby, swift or a folder)")
     tasks = load_suite(task_set)
     out = Path(a.out or Path("runs") / (a.name or a.model.replace("/", "_")))
     limits = limits_from(cfg, a.temperature)
     seed = int(ag["sampling_seed"])
     with contextlib.ExitStack() as stack:
         if url:
-            endpoint = Endpoint(url, a.model or a.name, ag.get("api_key") or "none")
-        else:  # serve the named specialist's merged model (or the base, for NAME=base) for this run
-            sp = cfglib.specialist(a.name, overlay=a.overlay, overrides=overrides)
-            folder = sp.path("exports") / "merged"
-            if not (folder / "config.json").is_file():
-                raise AgentError(f"{a.name}: no merged model at {folder} to serve (make export NAME={a.name} "
-                                 f"MERGED=1), or set agent.endpoint / ENDPOINT to a server")
-            served = stack.enter_context(transformers_serve(log=out / "serve.log", threads=ag.get("serve_threads"),
-                                                            dtype=str(cfg["model"].get("dtype") or "auto")))
-            endpoint = Endpoint(served, str(folder.resolve()))
+            model = a.model or (ag["base_model"] if base else a.name)
+            endpoint = Endpoint(url, model, ag.get("api_key") or "none")
+        else:  # this project's server for this run: the specialist's adapter.gguf on the base, or the base alone
+            if not base:
+                why = not_servable(cfglib.specialist(a.name, overlay=a.overlay, overrides=overrides))
+                if why:
+                    raise AgentError(f"{a.name}: nothing to serve: {why}; or set agent.endpoint (ENDPOINT=) to a "
+                                     f"server")
+            endpoint = Endpoint(stack.enter_context(served([a.name], a.overlay, overrides)), a.name)
         s = generate(tasks, endpoint, limits, out=out, runs=a.runs, workers=a.workers, seed=seed, task_set=task_set,
                      progress=not a.quiet)
     print(f"generate: {s['attempts']} attempts on {s['tasks']} tasks ({s['already_finished']} already finished, "
@@ -226,8 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
     for sp in (e, g, s):
         sp.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL (default agent.endpoint)")
-    a = p.parse_args(argv)
-    items = getattr(a, "names", []) or []
+    a, rest = p.parse_known_args(argv)  # KEY=VALUE after an option (make's `--overlay X $(ARGS)`) lands in rest
+    late = [x for x in rest if "=" in x and not x.startswith("-")] if a.cmd in ("eval", "generate", "replay-check") else []
+    if len(late) < len(rest):
+        p.error(f"unrecognized arguments: {' '.join(x for x in rest if x not in late)}")
+    items = (getattr(a, "names", []) or []) + late
     a.names = [x for x in items if "=" not in x]
     overrides = list(a.extra) if a.cmd == "swebench" else [x for x in items if "=" in x]
     if a.cmd == "generate":

@@ -188,13 +188,25 @@ def _swe_agent(iid: str, path: Path, traj: dict, opts: ReadOptions, stats: ReadS
     return session
 
 
+# `info.origin` as agent/ writes it: `make generate`'s attempts and agent-eval's runs are the workbench's own
+# model outputs, not the user's logged sessions
+GENERATED = ("generated", "agent-eval")
+
+
+def origin(info: dict) -> str:
+    """The dataset's origin of a trajectory: "generated" when the workbench wrote it (info.origin), else "real"."""
+    return "generated" if info.get("origin") in GENERATED else "real"
+
+
 def _session(iid: str, path: Path, traj: dict, opts: ReadOptions, stats: ReadStats) -> Session | None:
     info = traj.get("info") if isinstance(traj.get("info"), dict) else {}
     cfg = info.get("config") if isinstance(info.get("config"), dict) else {}
     model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
     session = Session(id=iid, source="mini-swe-agent", agent="build", directory=iid, title=iid,
                       time_created=int(path.stat().st_mtime * 1000), model=model["model_name"] if isinstance(model.get("model_name"), str) else None,
-                      toolset=list(SWE_TOOLSET), task=iid)
+                      toolset=list(SWE_TOOLSET), task=iid, origin=origin(info))
+    if session.origin != "real":
+        stats.counts["trajectories the workbench generated (train only)"] += 1
     msgs = [m for m in traj["messages"] if isinstance(m, dict)]
     users = [m for m in msgs if m.get("role") == "user"]
     if not users:

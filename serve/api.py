@@ -46,6 +46,17 @@ def reload(base_url: str, timeout: float = 120) -> list[str]:
         return json.loads(r.read())["models"]
 
 
+def _die_with_parent() -> None:
+    """In the server's process: get SIGTERM when the process that started it dies, even by SIGKILL (Linux), so a
+    killed caller (`make generate` killed mid-run) leaves no server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -55,10 +66,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 @contextmanager
 def serving(models: list[str] | None = None, *, overlay: str | os.PathLike | None = None, host: str = "127.0.0.1",
             port: int | None = None, engine: str | None = None, timeout: float = 300,
-            env: dict[str, str] | None = None) -> Iterator[Server]:
+            env: dict[str, str] | None = None, overrides: list[str] = ()) -> Iterator[Server]:
     """Serve `models` (default: the base and every exported specialist) for the duration of the block.
 
-    `overlay` is a config overlay (CONFIG=...). Startup converts the base to GGUF the first time (cached). Raises
+    `overlay` is a config overlay (CONFIG=...), `overrides` KEY=VALUE settings over it. Startup converts the base to GGUF the first time (cached). Raises
     ServeError when the server exits or does not answer within `timeout` seconds.
     """
     port = port or free_port(host)
@@ -69,9 +80,11 @@ def serving(models: list[str] | None = None, *, overlay: str | os.PathLike | Non
         cmd += ["--models", ",".join(models)]
     if engine:
         cmd += ["--engine", engine]
+    cmd += list(overrides)
     log = Path(tempfile.mkstemp(prefix="serve-", suffix=".log")[1])
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                preexec_fn=_die_with_parent)
     base_url = f"http://{host}:{port}/v1"
     started = False
     try:

@@ -20,13 +20,15 @@ class Served:
     adapter_dir: Path | None  # the PEFT adapter (vLLM serves this one)
 
 
-def served_models(*, overlay=None, names: list[str] | None = None, log=print) -> tuple[dict, list[Served]]:
+def served_models(*, overlay=None, names: list[str] | None = None, log=print,
+                  overrides: list[str] = ()) -> tuple[dict, list[Served]]:
     """(the merged config, [base, every exported specialist]) for a server; `names` restricts to those models.
 
     A specialist is served when exports/<name>/ has a manifest and an adapter.gguf for the configured base; others
-    are left out with one line saying why. A name asked for that cannot be served is an error.
+    are left out with one line saying why. A name asked for that cannot be served is an error. `overrides`: KEY=VALUE
+    config overrides, as every stage takes them.
     """
-    cfg = cfglib.load(overlay=overlay)
+    cfg = cfglib.load(overlay=overlay, overrides=overrides)
     base = cfg["model"]["model_name_or_path"]
     wanted = set(names or [])
     unknown = wanted - {BASE, *cfglib.specialist_names()}
@@ -34,10 +36,10 @@ def served_models(*, overlay=None, names: list[str] | None = None, log=print) ->
         raise ConfigError(f"no such model to serve: {', '.join(sorted(unknown))} (the specialists: "
                           f"{', '.join(cfglib.specialist_names())}, and {BASE})")
     served = [Served(BASE, None, None, None)]
-    for sp in cfglib.specialists(overlay=overlay):
+    for sp in cfglib.specialists(overlay=overlay, overrides=overrides):
         if wanted and sp.name not in wanted:
             continue
-        why = _not_servable(sp, base)
+        why = not_servable(sp, base)
         if why:
             if wanted:
                 raise ConfigError(f"{sp.name} cannot be served: {why}")
@@ -48,7 +50,8 @@ def served_models(*, overlay=None, names: list[str] | None = None, log=print) ->
     return cfg, served
 
 
-def _not_servable(sp, base: str) -> str | None:
+def not_servable(sp, base: str) -> str | None:
+    """Why `make serve` would leave this specialist out (not exported, another base, no adapter.gguf); None: served."""
     out = sp.path("exports")
     manifest = out / "manifest.json"
     if not manifest.is_file():

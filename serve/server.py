@@ -44,8 +44,8 @@ def url(host: str, port: int) -> str:
 
 
 def serve(*, overlay=None, names: list[str] | None = None, host: str | None = None, port: int | None = None,
-          engine: str | None = None, log=print) -> int:
-    cfg, served = served_models(overlay=overlay, names=names, log=log)
+          engine: str | None = None, log=print, overrides: list[str] = ()) -> int:
+    cfg, served = served_models(overlay=overlay, names=names, log=log, overrides=overrides)
     scfg = cfg["serve"]
     host = host or scfg.get("host") or "127.0.0.1"
     port = int(port or scfg.get("port") or 8000)
@@ -53,10 +53,11 @@ def serve(*, overlay=None, names: list[str] | None = None, host: str | None = No
     check_port(host, port)
     if chosen == "vllm":
         return _vllm(cfg, served, host, port, log)
-    return _llamacpp(cfg, served, host, port, overlay, names, log)
+    return _llamacpp(cfg, served, host, port, overlay, names, log, overrides)
 
 
-def _llamacpp(cfg: dict[str, Any], served: list[Served], host: str, port: int, overlay, names, log) -> int:
+def _llamacpp(cfg: dict[str, Any], served: list[Served], host: str, port: int, overlay, names, log,
+             overrides: list[str] = ()) -> int:
     import uvicorn
     from importlib.metadata import version
 
@@ -87,7 +88,7 @@ def _llamacpp(cfg: dict[str, Any], served: list[Served], host: str, port: int, o
                            margin=float(ex.get("margin", 2.0))).language
 
     async def reload():
-        _, again = served_models(overlay=overlay, names=names, log=log)
+        _, again = served_models(overlay=overlay, names=names, log=log, overrides=overrides)
         await llamacpp.reload(again, gguf, scfg)
         log(f"serve: reloaded: {', '.join(s.name for s in again)}")
         return {s.name: s.language for s in again}

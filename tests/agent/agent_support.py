@@ -1,8 +1,9 @@
-"""Agent test support: two tiny Python tasks, and a tiny model over-fit to answer every agent prompt with one fix.
+"""Agent test support: two tiny Python tasks, and a LoRA on a tiny base over-fit to answer every agent prompt with one fix.
 
-The over-fit model is what makes an end-to-end agent run checkable: a real engine serves a real model whose every
-reply is known, so mini-swe-agent solves `fixable` (the fix applies) and not `other` (it changes nothing there),
-and the paired table, the p value and the report have known answers.
+The over-fit adapter is what makes an end-to-end agent run checkable: this project's server serves it (its
+adapter.gguf, exported as `make export` exports it) on the tiny base, and every reply is known, so mini-swe-agent
+solves `fixable` (the fix applies) and not `other` (it changes nothing there), the base never writes an action, and
+the paired table, the p value and the report have known answers.
 """
 from __future__ import annotations
 
@@ -70,15 +71,18 @@ def contexts(task, tmp: Path) -> list[tuple[list[dict], str]]:
 
 
 def overfit(base: Path, out: Path, examples: list[tuple[list[dict], str]], *, max_steps: int = 400) -> dict:
-    """Train every parameter of a copy of base until greedy decoding of each context gives exactly its reply."""
+    """Train a LoRA on base (every linear layer, full rank at this width) until greedy decoding of each context gives
+    exactly its reply; save it to `out` as training saves an adapter."""
     import torch
+    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 64-wide model: one thread is many times faster than several on a busy CPU
     tok = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32),
+                           LoraConfig(r=64, lora_alpha=64, target_modules="all-linear", lora_dropout=0.0))
     batch = []
     for msgs, reply in examples:
         target = tok(reply + tok.eos_token, add_special_tokens=False).input_ids
@@ -87,7 +91,7 @@ def overfit(base: Path, out: Path, examples: list[tuple[list[dict], str]], *, ma
         labels = ids.clone()
         labels[0, :len(prompt)] = -100
         batch.append((ids, labels, len(prompt), target))
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     step = 0
     while step < max_steps:
         model.train()
@@ -103,11 +107,24 @@ def overfit(base: Path, out: Path, examples: list[tuple[list[dict], str]], *, ma
         raise RuntimeError(f"the model did not learn the reply in {max_steps} steps (loss {loss.item():.3f})")
     torch.set_num_threads(threads)
     model.save_pretrained(out)
-    tok.save_pretrained(out)
-    for f in base.iterdir():  # the chat template and generation config travel with the model
-        if not (out / f.name).exists() and f.is_file():
-            shutil.copy(f, out / f.name)
     return {"steps": step, "loss": loss.item()}
+
+
+def export_as_specialist(adapter: Path, base: Path, root: Path, name: str, settings: dict) -> Path:
+    """An overlay whose folders live under root, with `adapter` as `name`'s trained adapter, exported as `make export
+    NAME=name` does (adapter.gguf included), so that this project's server serves it; `settings` go under it."""
+    import yaml
+
+    from export.bundle import main as export_main
+
+    shutil.copytree(adapter, root / "outputs" / name / "adapter")
+    overlay = root / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({
+        "paths": {k: str(root / k) for k in ("data", "outputs", "reports", "exports", "cycles")},
+        "model": {"model_name_or_path": str(base), "dtype": "float32"}, **settings}))
+    assert export_main([name, "--overlay", str(overlay)]) == 0
+    assert (root / "exports" / name / "adapter.gguf").is_file()
+    return overlay
 
 
 def _all_greedy(model, batch) -> bool:

@@ -22,14 +22,29 @@ def _error(capsys, argv):
     return err
 
 
-def test_eval_without_a_model_to_serve_says_how_to_get_one(capsys, overlay, tmp_path):
+@pytest.mark.parametrize("cmd", ["eval", "generate"])
+def test_a_specialist_without_an_export_to_serve_says_how_to_get_one(capsys, overlay, tmp_path, cmd):
+    argv = [cmd, "serpent", "--overlay", overlay, "--quiet"] + (["--out", str(tmp_path / "runs")] * (cmd == "generate"))
+    err = _error(capsys, argv)
+    assert f"serpent: nothing to serve: not exported (no {tmp_path}/exports/serpent/manifest.json" in err
+    assert "make export NAME=serpent" in err and "MERGED" not in err and "agent.endpoint" in err
+
+
+def test_an_export_without_adapter_gguf_is_not_served_and_says_why(capsys, overlay, tmp_path):
+    exports = tmp_path / "exports" / "serpent"
+    exports.mkdir(parents=True)
+    from core import config
+
+    base = config.load(overlay=overlay)["model"]["model_name_or_path"]
+    (exports / "manifest.json").write_text(json.dumps({"base_model": base, "gguf": {"skipped": "DoRA adapters have "
+                                                                                            "no GGUF LoRA form"}}))
     err = _error(capsys, ["eval", "serpent", "--overlay", overlay, "--quiet"])
-    assert f"no merged model at {tmp_path}/exports/serpent/merged" in err and "MERGED=1" in err
-    assert "agent.endpoint" in err
+    assert "serpent: nothing to serve: no adapter.gguf (DoRA adapters have no GGUF LoRA form)" in err
 
 
 def test_eval_all_with_nothing_to_serve(capsys, overlay):
-    assert "no specialist has a merged export" in _error(capsys, ["eval", "--all", "--overlay", overlay])
+    assert "no specialist has an export to serve (make export-all)" in _error(
+        capsys, ["eval", "--all", "--overlay", overlay])
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -37,6 +52,7 @@ def test_eval_all_with_nothing_to_serve(capsys, overlay):
     (["eval", "serpent", "--tasks", "/no/such/tasks"], "task set /no/such/tasks: not a folder nor a bundled suite"),
     (["eval", "serpent", "agent.nosuch_key"], None),
     (["generate"], "name a specialist, or give --endpoint, --model and --tasks"),
+    (["generate", "base"], "agent generate base: the base has no language; name a task set"),
     (["generate", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--tasks", "python", "--runs", "0"],
      "RUNS and WORKERS must be at least 1"),
     (["generate", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--tasks", "python", "agent.mode=chat"],
@@ -95,3 +111,11 @@ def test_swebench_runner_reads_the_dataset_folder_it_is_given(tmp_path):
     loaded = list(load_dataset(str(tmp_path / "ds"), split="test"))  # exactly as the runner loads --subset
     assert [r["instance_id"] for r in filter_instances(loaded, filter_spec="django")] == ["django__django-1"]
     assert get_swebench_docker_image_name(loaded[0]) == "docker.io/swebench/sweb.eval.x86_64.django_1776_django-1:latest"
+
+
+def test_overrides_after_the_overlay_are_taken_as_make_passes_them(capsys, overlay, tmp_path):
+    """make runs `python -m agent eval NAME --overlay FILE $(ARGS)`: the overrides come after the options."""
+    err = _error(capsys, ["eval", "serpent", "--overlay", overlay, f"paths.exports={tmp_path / 'elsewhere'}"])
+    assert f"no {tmp_path}/elsewhere/serpent/manifest.json" in err
+    with pytest.raises(SystemExit):
+        main(["eval", "serpent", "--overlay", overlay, "--bogus"])

@@ -1,7 +1,9 @@
-"""End to end, every component real: a served model whose replies are known, driven by mini-swe-agent.
+"""End to end, every component real: this project's server serving an adapter whose replies are known, driven by
+mini-swe-agent.
 
-The model is the tiny base over-fit to answer every agent prompt with known replies (agent_support.REPLIES), served by
-`transformers serve`; the base is the tiny base itself, which never writes an action. So the specialist solves
+The specialist is a LoRA on the tiny base over-fit to answer every agent prompt with known replies
+(agent_support.REPLIES), exported as `make export` exports it (adapter.gguf) and served by `python -m serve` (llama.cpp)
+as `make serve` serves it; the base is the tiny base itself, which never writes an action. So the specialist solves
 `fixable` and not `other`, the base solves neither, and every number in the report is known in advance.
 """
 from __future__ import annotations
@@ -17,12 +19,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent_support import FIX_COMMAND, contexts, overfit, write_tasks
+from agent_support import FIX_COMMAND, contexts, export_as_specialist, overfit, write_tasks
 
 pytestmark = pytest.mark.slow
 
 AGENT_SETTINGS = {"max_tokens": 256, "format_errors": 1, "step_limit": 3, "command_timeout": 20, "task_timeout": 120,
-                  "bootstrap_samples": 2000, "serve_threads": 1}
+                  "bootstrap_samples": 2000}
 
 
 @pytest.fixture(scope="session")
@@ -31,22 +33,26 @@ def agent_tasks(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def fix_model(tmp_path_factory, tiny_base, agent_tasks) -> Path:
-    """The tiny base over-fit (a minute or two) so that greedy decoding of each agent prompt is its known reply."""
+def fix_overlay(tmp_path_factory, tiny_base, agent_tasks) -> Path:
+    """An overlay whose `serpent` is the tiny base's LoRA over-fit (a minute or two) so that greedy decoding of each
+    agent prompt is its known reply, exported (adapter.gguf) where this project's server finds it."""
     from agent.tasks import load_suite
 
     tmp = tmp_path_factory.mktemp("fix-model")
     examples = [ex for t in load_suite(agent_tasks) for ex in contexts(t, tmp / "ctx" / t.id)]
-    overfit(tiny_base, tmp / "model", examples)
-    return tmp / "model"
+    overfit(tiny_base, tmp / "adapter", examples)
+    return export_as_specialist(tmp / "adapter", tiny_base, tmp / "workspace", "serpent", {
+        "agent": {**AGENT_SETTINGS, "tasks": str(agent_tasks)}, "serve": {"engine": "llama.cpp"}})
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    from agent.serving import transformers_serve
+def server(fix_overlay):
+    """`make serve` for the over-fit workspace: `base` and `serpent`, on a free port."""
+    from serve.api import serving
 
-    with transformers_serve(log=tmp_path_factory.mktemp("serve") / "serve.log", dtype="float32", threads=1) as url:
-        yield url
+    with serving(["base", "serpent"], overlay=fix_overlay) as s:
+        assert s.models == ["base", "serpent", "auto"]
+        yield s
 
 
 def _limits():
@@ -56,13 +62,12 @@ def _limits():
     return Limits(**{k: AGENT_SETTINGS[k] for k in keys})
 
 
-def test_the_served_fix_model_solves_the_task_its_fix_fits_and_not_the_other(server, fix_model, agent_tasks,
-                                                                          tmp_path):
+def test_the_served_fix_model_solves_the_task_its_fix_fits_and_not_the_other(server, agent_tasks, tmp_path):
     from agent.runner import Endpoint, attempt
     from agent.tasks import load_suite
 
     fixable, other = load_suite(agent_tasks)
-    ep = Endpoint(server, str(fix_model))
+    ep = Endpoint(server.base_url, "serpent")
     r = attempt(fixable, ep, _limits(), out=tmp_path, iid="fixable", seed=0, origin={"origin": "test"})
     assert (r["resolved"], r["exit_status"], r["steps"]) == (True, "Submitted", 2)
     assert r["prompt_tokens"] > 1000 and r["completion_tokens"] > 10
@@ -80,23 +85,18 @@ def test_the_served_fix_model_solves_the_task_its_fix_fits_and_not_the_other(ser
     assert json.loads((tmp_path / "other" / "other.traj.json").read_text())["info"]["patch"] == ""
 
 
-def test_agent_eval_report_has_the_known_answers(tiny_base, fix_model, agent_tasks, tmp_path, capsys):
+def test_agent_eval_serves_base_and_adapter_itself_and_the_report_has_the_known_answers(fix_overlay, capsys):
     from agent.__main__ import main
 
-    exports = tmp_path / "exports" / "serpent"
-    exports.mkdir(parents=True)
-    (exports / "merged").symlink_to(fix_model, target_is_directory=True)
-    overlay = tmp_path / "overlay.yaml"
-    overlay.write_text(yaml.safe_dump({
-        "paths": {k: str(tmp_path / k) for k in ("data", "outputs", "reports", "exports")},
-        "model": {"model_name_or_path": str(tiny_base), "dtype": "float32"},
-        "agent": {**AGENT_SETTINGS, "tasks": str(agent_tasks)}}))
-    assert main(["eval", "serpent", "--overlay", str(overlay), "--quiet"]) == 0
+    assert main(["eval", "serpent", "--overlay", str(fix_overlay), "--quiet"]) == 0
     line = capsys.readouterr().out
     assert "agent eval serpent: base 0/2 -> serpent 1/2 resolved (A/A 0/2); McNemar p 1;" in line
 
-    reports = tmp_path / "reports" / "serpent"
+    reports = fix_overlay.parent / "reports" / "serpent"
     r = json.loads((reports / "agent.json").read_text())
+    assert [r["sides"][s]["model"] for s in ("base", "specialist", "base_aa")] == ["base", "serpent", "base"]
+    assert "python -m serve" in r["serving"] and str(fix_overlay.parent / "exports" / "serpent" / "adapter.gguf") \
+        in r["serving"]
     assert [r["sides"][s]["resolved"] for s in ("base", "specialist", "base_aa")] == [0, 1, 0]
     assert r["paired"]["table"] == {"both": 0, "only_a": 0, "only_b": 1, "neither": 1}
     assert r["paired"]["mcnemar_p"] == 1.0 and r["paired"]["difference"] == 0.5
@@ -119,29 +119,49 @@ def test_agent_eval_report_has_the_known_answers(tiny_base, fix_model, agent_tas
     assert not [p for p in reports.iterdir() if p.name.startswith(".agent")]  # no temp folder left
 
 
-def _generate(server, fix_model, agent_tasks, out, runs):
-    overrides = [f"agent.{k}={v}" for k, v in AGENT_SETTINGS.items()]
-    return subprocess.Popen([sys.executable, "-m", "agent", "generate", "--endpoint", server, "--model",
-                             str(fix_model), "--tasks", str(agent_tasks), "--runs", str(runs), "--out", str(out),
-                             "--quiet", *overrides], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _servers(overlay: Path) -> set[int]:
+    """The pids of `python -m serve` processes serving this overlay."""
+    pids = set()
+    for d in Path("/proc").iterdir():
+        try:
+            cmd = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in cmd and str(overlay).encode() in cmd and d.name.isdigit():
+            pids.add(int(d.name))
+    return pids
 
 
-def test_generate_resumes_after_a_kill_and_extract_reads_the_resolved_runs_back(server, fix_model, agent_tasks,
-                                                                            tmp_path):
+def _generate(overlay, out, runs):
+    """`make generate NAME=serpent` on the over-fit workspace: it serves the exported adapter itself."""
+    return subprocess.Popen([sys.executable, "-m", "agent", "generate", "serpent", "--overlay", str(overlay),
+                             "--runs", str(runs), "--out", str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_generate_resumes_after_a_kill_and_extract_reads_the_resolved_runs_back_as_generated_train_rows(
+        fix_overlay, tmp_path):
     out = tmp_path / "runs" / "fix"
-    proc = _generate(server, fix_model, agent_tasks, out, runs=3)
+    others = _servers(fix_overlay)  # the session's own server, when it runs
+    proc = _generate(fix_overlay, out, runs=3)
     deadline = time.monotonic() + 300
     while not list(out.glob("*/report.json")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert _servers(fix_overlay) - others  # generate started its own server
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
+    deadline = time.monotonic() + 60
+    while _servers(fix_overlay) - others and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _servers(fix_overlay) - others  # the killed run's server went with it
     first = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/report.json")}
     assert 1 <= len(first) < 6
 
-    proc = _generate(server, fix_model, agent_tasks, out, runs=3)
+    proc = _generate(fix_overlay, out, runs=3)
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr
     assert f"6 attempts on 2 tasks ({len(first)} already finished, {6 - len(first)} run now), 3 resolved" in stdout
+    assert json.loads((out / "generate.json").read_text())["model"] == "serpent"
     reports = {p.parent.name: p for p in out.glob("*/report.json")}
     assert sorted(reports) == [f"{t}-r{k}" for t in ("fixable", "other") for k in (1, 2, 3)]
     assert {n: reports[n].stat().st_mtime_ns for n in first} == first  # finished attempts were not run again
@@ -150,21 +170,37 @@ def test_generate_resumes_after_a_kill_and_extract_reads_the_resolved_runs_back(
         assert traj["info"]["origin"] == "generated" and traj["info"]["workbench"]["attempt"] == int(name[-1])
     assert not (out / ".scratch").exists() or not any((out / ".scratch").iterdir())
 
-    data = tmp_path / "data"
+    data = tmp_path / "data"  # a test fraction that would hold out nearly every real session
     ex = subprocess.run([sys.executable, "-m", "extract", "--swe-dir", str(out), "--resolved-only", "--out",
-                         str(data), "--quiet"], capture_output=True, text=True, env={**os.environ})
+                         str(data), "--quiet", "extract.test_fraction=0.9"], capture_output=True, text=True,
+                        env={**os.environ})
     assert ex.returncode == 0, ex.stderr
     from core.data import load_specialist_dataset
 
     splits = load_specialist_dataset(data / "serpent")
-    sessions = {row["session_id"] for split in splits.values() for row in split}
-    assert sessions and sessions <= {"fixable-r1", "fixable-r2", "fixable-r3"}  # only resolved runs come back
-    rows = [row for split in splits.values() for row in split]
-    assert all(row["source"] == "mini-swe-agent" for row in rows)
-    assert any(FIX_COMMAND in json.dumps(row["messages"]) for row in rows)
+    rows = {split: list(rows) for split, rows in splits.items()}
+    sessions = {row["session_id"] for split in rows.values() for row in split}
+    # only resolved runs come back (greedy runs of one task are identical: extraction keeps one of them)
+    assert sessions and sessions <= {"fixable-r1", "fixable-r2", "fixable-r3"}
+    assert {row["session_id"] for row in rows["train"]} == sessions  # generated rows always train
+    assert all(row["source"] == "mini-swe-agent" and row["origin"] == "generated" for split in rows.values()
+               for row in split)
+    assert any(FIX_COMMAND in json.dumps(row["messages"]) for row in rows["train"])
 
 
-def test_agent_eval_replays_a_held_out_opencode_session(tiny_base, fix_model, tmp_path, capsys, monkeypatch):
+def test_generate_for_the_base_serves_the_base_alone(fix_overlay, tmp_path, capsys):
+    from agent.__main__ import main
+
+    out = tmp_path / "runs" / "base"
+    assert main(["generate", "base", "--overlay", str(fix_overlay), "--out", str(out), "--quiet"]) == 0
+    assert "2 attempts on 2 tasks (0 already finished, 2 run now), 0 resolved" in capsys.readouterr().out
+    assert json.loads((out / "generate.json").read_text())["model"] == "base"
+    for task in ("fixable", "other"):
+        info = json.loads((out / f"{task}-r1" / f"{task}-r1.traj.json").read_text())["info"]
+        assert info["workbench"]["model"] == "base" and info["workbench"]["exit_status"] == "RepeatedFormatError"
+
+
+def test_agent_eval_replays_a_held_out_opencode_session(fix_overlay, tmp_path, capsys, monkeypatch):
     """TASKS=replay through the real path: a held-out opencode session whose first prompt is the fixable task's, its
     project materialised from a real snapshot store, judged by the session's own `python3 -m unittest`."""
     from agent.__main__ import main
@@ -173,14 +209,11 @@ def test_agent_eval_replays_a_held_out_opencode_session(tiny_base, fix_model, tm
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # only the store the test built
     data, sid = one_session(tmp_path / "home", TASKS["fixable"][0])
-    exports = tmp_path / "exports" / "serpent"
-    exports.mkdir(parents=True)
-    (exports / "merged").symlink_to(fix_model, target_is_directory=True)
+    cfg = yaml.safe_load(fix_overlay.read_text())  # the over-fit workspace's exported serpent, served as always
+    cfg["paths"].update(data=str(data), reports=str(tmp_path / "reports"))
+    cfg["agent"]["tasks"] = "replay"
     overlay = tmp_path / "overlay.yaml"
-    overlay.write_text(yaml.safe_dump({
-        "paths": {"data": str(data), **{k: str(tmp_path / k) for k in ("outputs", "reports", "exports")}},
-        "model": {"model_name_or_path": str(tiny_base), "dtype": "float32"},
-        "agent": {**AGENT_SETTINGS, "tasks": "replay"}}))
+    overlay.write_text(yaml.safe_dump(cfg))
     assert main(["eval", "serpent", "--overlay", str(overlay), "--quiet"]) == 0
     line = capsys.readouterr().out
     assert "agent eval serpent: base 0/1 -> serpent 1/1 resolved (A/A 0/1);" in line

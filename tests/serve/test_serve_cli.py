@@ -42,3 +42,19 @@ def test_serving_from_python_raises_with_the_servers_own_error_line(tmp_path):
     with pytest.raises(ServeError, match=r"exited \(2\): serve: error: base model .*: not a folder here"):
         with serving(overlay=overlay, engine="llama.cpp", timeout=60):
             pytest.fail("the block must not run")
+
+
+def test_key_value_overrides_reach_the_server_as_every_stage_takes_them(tmp_path, capsys):
+    from serve import ServeError, serving
+
+    argv = [f"paths.exports={tmp_path / 'exports'}", f"model.model_name_or_path={tmp_path / 'other-base'}"]
+    assert main(["--engine", "llama.cpp", "--port", "0", *argv]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"serve: error: base model {str(tmp_path / 'other-base')!r}: not a folder here"]
+    with pytest.raises(ServeError, match=r"exited \(2\): serve: error: base model .*other-base.*: not a folder here"):
+        with serving(engine="llama.cpp", timeout=60, overrides=argv):
+            pytest.fail("the block must not run")
+    assert main(["run", "serve.nosuch=1"]) == 2
+    assert "serve.nosuch" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # two actions: argparse's usage error
+        main(["check", "reload"])
