@@ -308,20 +308,32 @@ def _phase_one(units, workers: int | None):
         for u in (first, *((second,) if second else ()), *units):
             yield u, work.run_unit(u.task)
         return
-    pool = mp.get_context("fork").Pool(n, initializer=work.worker_init)
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    # A worker that dies (killed, out of memory) fails the run with BrokenProcessPool instead of hanging it.
+    pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork"), initializer=work.worker_init)
     try:
         pending: deque = deque()
         for u in _chain(first, second, units):
-            pending.append((u, pool.apply_async(work.run_unit, (u.task,))))
+            pending.append((u, pool.submit(work.run_unit, u.task)))
             while len(pending) > 2 * n:
-                u0, r0 = pending.popleft()
-                yield u0, r0.get()
+                u0, f0 = pending.popleft()
+                yield u0, f0.result()
         while pending:
-            u0, r0 = pending.popleft()
-            yield u0, r0.get()
+            u0, f0 = pending.popleft()
+            yield u0, f0.result()
+    except BrokenProcessPool:
+        raise opencode.StoreError("a worker process of this extraction died (killed, or out of memory); the previous "
+                                  "datasets are unchanged. Run it again, or with extract.workers=1") from None
     finally:
-        pool.terminate()
-        pool.join()
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:  # an error or Ctrl-C here: the units still running are not waited for
+            if proc.is_alive():
+                proc.kill()
+        for proc in processes:
+            proc.join()
 
 
 def _chain(first, second, rest):

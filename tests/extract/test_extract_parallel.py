@@ -172,3 +172,28 @@ def test_config_checks_read_the_library_hints_from_a_cache_without_importing_the
     assert "lora.r='big' is not a whole number" in out
     cache.write_text("{not json")
     assert run() != "[]" and json.loads(cache.read_text())  # a damaged cache is rebuilt
+
+
+def test_a_worker_that_dies_ends_the_run_with_one_line_and_the_old_datasets_stay(tmp_path, monkeypatch, capsys):
+    from extract.__main__ import main
+
+    import extract.work as work
+
+    args = [*_sources(tmp_path), "--quiet", "extract.agent_files=false", "extract.workers=2"]
+    out = tmp_path / "out"
+    assert main([*args, "--out", str(out)]) == 0
+    before = _files(out)
+    monkeypatch.setattr(pipeline, "UNIT_SESSIONS", 1)
+    real, me = work.process_session, os.getpid()
+
+    def dies(session, state):  # in a worker, the first session kills its process, as the OOM killer would
+        if os.getpid() != me:
+            os.kill(os.getpid(), 9)
+        return real(session, state)
+    monkeypatch.setattr(work, "process_session", dies)
+    capsys.readouterr()
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["extract: error: a worker process of this extraction died (killed, or out of memory); the previous "
+                   "datasets are unchanged. Run it again, or with extract.workers=1"]
+    assert _files(out) == before and not list(out.glob(".staging*"))
