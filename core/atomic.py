@@ -20,6 +20,7 @@ appends each point's number and label to `file`.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -179,6 +180,7 @@ class Transaction:
 
     def open(self) -> Transaction:
         """Take the root's lock, settle it, make the staging folder (`with` does this; `close` undoes it)."""
+        self._made_root = not self.root.exists()
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = output_lock(self.root, self.what)
         self._lock.__enter__()
@@ -197,6 +199,9 @@ class Transaction:
         try:
             if not self.committed:
                 shutil.rmtree(self.dir, ignore_errors=True)
+                if getattr(self, "_made_root", False):  # a run that failed leaves no empty output folder behind
+                    with contextlib.suppress(OSError):
+                        self.root.rmdir()
         finally:
             if self._lock is not None:
                 self._lock.__exit__(None, None, None)

@@ -149,10 +149,10 @@ def classify(session: Session, *, min_score: float = 3.0, margin: float = 2.0) -
                 paths.update(_WORD_PATH.findall(v))
             elif k in ("patchText", "patch", "input"):
                 paths.update(a or b for a, b in _PATCH_PATHS.findall(v))
-    for p in paths:
+    for p in sorted(paths):  # in a fixed order: a sum of floats depends on it
         for lang, w in _path_lang(p):
             scores[lang] += W_PATH * w
-    for c in commands:
+    for c in sorted(commands):
         for lang, table in COMMANDS.items():
             if c in table:
                 scores[lang] += W_COMMAND * table[c]
@@ -160,7 +160,7 @@ def classify(session: Session, *, min_score: float = 3.0, margin: float = 2.0) -
     for lang, rx in _ERRORS.items():
         n = len(set(rx.findall(blob))) if any(h in blob for h in _ERROR_HINTS[lang]) else 0
         scores[lang] += W_ERROR * min(n, 3)
-    for w in set(_WORD_PATH.findall("\n".join(texts))):
+    for w in sorted(set(_WORD_PATH.findall("\n".join(texts)))):
         for lang, weight in _path_lang(w):
             scores[lang] += W_TEXT * weight
     ranked = scores.most_common()
@@ -187,12 +187,14 @@ def _other_language(paths: set[str], commands: set[str], texts: list[str]) -> tu
                 scores[lang] += weight
                 return
 
-    for p in paths:
+    for p in sorted(paths):
         hit(p, W_PATH)
-    for c in commands:
+    for c in sorted(commands):
         for lang, progs in OTHER_COMMANDS.items():
             if c in progs:
                 scores[lang] += W_COMMAND
-    for w in set(_WORD_PATH.findall("\n".join(texts))):
+    for w in sorted(set(_WORD_PATH.findall("\n".join(texts)))):
         hit(w, W_TEXT)
-    return scores.most_common(1)[0] if scores else None
+    # a tie goes to the language named first in OTHER_EXTENSIONS, then OTHER_COMMANDS (never to the set order)
+    order = list(dict.fromkeys([*OTHER_EXTENSIONS, *OTHER_COMMANDS]))
+    return max(scores.items(), key=lambda kv: (kv[1], -order.index(kv[0]))) if scores else None

@@ -200,3 +200,20 @@ def test_a_full_run_says_which_dataset_it_removes_and_why(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"removed {out / 'serpent'}/: no python session was kept this run" in err
     assert manifest(out)["removed"] == {"serpent": "no python session was kept this run"}
+
+
+def test_a_tie_between_languages_without_a_specialist_is_named_the_same_in_every_process():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("from extract.records import Session, Step, ToolCall, Turn; from extract.classify import classify; "
+            "calls = [ToolCall(id=str(i), name='read', arguments={'filePath': p}, output='') "
+            "for i, p in enumerate(['/w/a.css', '/w/b.js', '/w/c.html'])]; "
+            "s = Session(id='s', source='opencode', agent='build', directory='/w', title='t', time_created=0, "
+            "turns=[Turn(prompt='style it', steps=[Step(text='', tool_calls=calls)])]); print(classify(s).reason)")
+    root = Path(__file__).resolve().parents[2]
+    reasons = {subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout.strip() for seed in range(6)}
+    assert reasons == {"language javascript has no specialist"}  # css, javascript and html tie: the first named

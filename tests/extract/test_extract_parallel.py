@@ -197,3 +197,18 @@ def test_a_worker_that_dies_ends_the_run_with_one_line_and_the_old_datasets_stay
     assert err == ["extract: error: a worker process of this extraction died (killed, or out of memory); the previous "
                    "datasets are unchanged. Run it again, or with extract.workers=1"]
     assert _files(out) == before and not list(out.glob(".staging*"))
+
+
+def test_a_refused_store_leaves_no_empty_output_folder(tmp_path, capsys):
+    import sqlite3
+
+    from extract.__main__ import main
+
+    crush = tmp_path / "crush.db"  # the Go program also called opencode: refused with one line
+    with sqlite3.connect(crush) as c:
+        c.executescript("CREATE TABLE sessions(id); CREATE TABLE messages(id); CREATE TABLE goose_db_version(id);")
+    out = tmp_path / "data"
+    assert main(["--db", str(crush), "--out", str(out), "--quiet"]) == 2
+    assert "Crush" in capsys.readouterr().err and not out.exists()
+    out.mkdir()  # a folder that was there before the run stays
+    assert main(["--db", str(crush), "--out", str(out), "--quiet"]) == 2 and out.is_dir()
