@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from array import array
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -44,21 +45,25 @@ def _buffer_array(kind, values: array) -> pa.Array:
 
 def _strings(values: list[str | None]) -> pa.Array:
     """A string array (None: null) from its UTF-8 bytes, offsets and validity bitmap."""
-    data = [b"" if v is None else v.encode() for v in values]
-    offsets = array("i", [0])
-    total = 0
-    for b in data:
-        total += len(b)
-        offsets.append(total)
+    nulls = values.count(None)
+    texts = [v or "" for v in values] if nulls else values
+    joined = "".join(texts)
+    if joined.isascii():  # one encode, and the offsets from the lengths in C
+        data = joined.encode()
+        offsets = array("i", accumulate(map(len, texts), initial=0))
+    else:
+        encoded = [t.encode() for t in texts]
+        data = b"".join(encoded)
+        offsets = array("i", accumulate(map(len, encoded), initial=0))
     validity = None
-    nulls = sum(v is None for v in values)
     if nulls:
         bits = bytearray((len(values) + 7) // 8)
-        for i, v in enumerate(values):
-            if v is not None:
-                bits[i >> 3] |= 1 << (i & 7)
+        if nulls < len(values):  # (all null: every bit 0)
+            for i, v in enumerate(values):
+                if v is not None:
+                    bits[i >> 3] |= 1 << (i & 7)
         validity = pa.py_buffer(bytes(bits))
-    return pa.Array.from_buffers(pa.string(), len(values), [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))],
+    return pa.Array.from_buffers(pa.string(), len(values), [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
                                  null_count=nulls)
 
 
