@@ -218,7 +218,8 @@ def read_range(conn: sqlite3.Connection, first: str | None, last: str | None, op
         {where}
         {order}
     """
-    qp = f"SELECT p.message_id, p.data FROM message m JOIN part p ON p.message_id = m.id {where} {order}, p.id"
+    # CROSS JOIN: SQLite walks the messages in their index order and each one's parts by theirs (no sort of all parts)
+    qp = f"SELECT p.message_id, p.data FROM message m CROSS JOIN part p ON p.message_id = m.id {where} {order}, p.id"
     params = () if first is None else (first, last)
     try:
         cur = conn.execute(qm, params)
