@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -120,8 +121,6 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             val_cutoff = times[-(k + v)] if v and k + v <= len(times) else None
         else:
             templates, cutoff, val_cutoff = templates.freeze(), None, None
-        if os.environ.get("EXTRACT_TIMING"):
-            print(f"extract: phase one {time.time() - t0:.2f} s", file=sys.stderr)
         # Phase 2: in read order, what depends on the sessions before: duplicates, ids, sides, the fingerprint.
         for path in spills:
             for rec in work.read_spill(path):
@@ -208,8 +207,6 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                 for sid, e in sessions.items():
                     if e.get("specialist") not in {sp.name for sp in s.specialists}:
                         ledger[src].setdefault(sid, e)
-        if os.environ.get("EXTRACT_TIMING"):
-            print(f"extract: phase two done {time.time() - t0:.2f} s", file=sys.stderr)
         swap_in(tx, names, stale, manifest,
                 extra={LEDGER: {"sources": {k: dict(sorted(v.items())) for k, v in sorted(ledger.items())}}})
         return manifest
@@ -304,8 +301,9 @@ def _phase_one(units, workers: int | None):
     n = workers or min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
     import multiprocessing as mp
 
+    everything = itertools.chain([first], [second] if second is not None else [], units)
     if second is None or n <= 1 or "fork" not in mp.get_all_start_methods():
-        for u in (first, *((second,) if second else ()), *units):
+        for u in everything:
             yield u, work.run_unit(u.task)
         return
     from concurrent.futures import ProcessPoolExecutor
@@ -315,7 +313,7 @@ def _phase_one(units, workers: int | None):
     pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork"), initializer=work.worker_init)
     try:
         pending: deque = deque()
-        for u in _chain(first, second, units):
+        for u in everything:
             pending.append((u, pool.submit(work.run_unit, u.task)))
             while len(pending) > 2 * n:
                 u0, f0 = pending.popleft()
@@ -334,12 +332,6 @@ def _phase_one(units, workers: int | None):
                 proc.kill()
         for proc in processes:
             proc.join()
-
-
-def _chain(first, second, rest):
-    yield first
-    yield second
-    yield from rest
 
 
 def _merge_stats(dst: opencode.ReadStats, src: opencode.ReadStats) -> None:

@@ -64,7 +64,7 @@ def _read_opencode(src: Source, opts: ReadOptions, stats: ReadStats) -> Iterator
         yield from opencode.read_sessions(conn, opts, stats)
 
 
-def _reader(kind: str) -> Callable[[Source, ReadOptions, ReadStats], Iterator[Session]]:
+def reader(kind: str) -> Callable[[Source, ReadOptions, ReadStats], Iterator[Session]]:
     if kind == "opencode":
         return _read_opencode
     if kind == "opencode-json":
@@ -80,25 +80,6 @@ def _reader(kind: str) -> Callable[[Source, ReadOptions, ReadStats], Iterator[Se
     else:
         raise StoreError(f"unknown source kind {kind!r}; known: {', '.join(KINDS)}")
     return r
-
-
-def read(sources: list[Source], opts: ReadOptions, stats: ReadStats) -> Iterator[Session]:
-    """Every kept session of every source, one source after another.
-
-    opencode's legacy JSON tree is read only for sessions no database among the sources holds (opencode imports
-    the tree into its database and may leave it in place).
-    """
-    in_db: set[str] = set()
-    for src in sources:
-        if src.kind == "opencode":
-            with opencode.open_store(src.path) as conn:
-                in_db.update(r[0] for r in conn.execute("SELECT id FROM session"))
-    for src in sources:
-        for session in _reader(src.kind)(src, opts, stats):
-            if src.kind in ("opencode-json", "opencode-export") and session.id in in_db:
-                stats.skip_session("legacy JSON sessions already in the database", session.id)
-                continue
-            yield session
 
 
 def total_sessions(sources: list[Source]) -> int | None:
@@ -119,6 +100,3 @@ def nothing_found(sources: list[Source]) -> str:
     how = ", ".join(f"{NAMING[k]}PATH" for k in KINDS)
     return f"no agent sessions found. Looked at: {looked}. Name your logs with make extract {how} " \
            f"(or python -m extract --db/--claude-dir/...; see the README's sources table)"
-
-
-reader = _reader  # the reader function of a source kind (the pipeline reads other sources' sessions with it)

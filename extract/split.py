@@ -25,6 +25,18 @@ def shingles(text: str) -> set[str]:
     return {" ".join(words[i:i + 3]) for i in range(len(words) - 2)} or {" ".join(words)}
 
 
+def task_digest(session: Session) -> str:
+    """One digest per different task, as Templates counts them: its task id, or its normalised first prompt."""
+    text = first_prompt(session)
+    who = "task:" + session.task if session.task else "prompt:" + " ".join(_NON_WORD.sub(" ", text.lower()).split())
+    return hashlib.sha256(who.encode()).hexdigest()[:16]
+
+
+def prompt_keys(session: Session) -> list[tuple[str, str]]:
+    """(hash, trigram) for the trigrams of the first prompt, smallest hash first (what task_key chooses from)."""
+    return sorted((hashlib.sha256(x.encode()).hexdigest()[:16], x) for x in shingles(first_prompt(session)))
+
+
 class Templates:
     """The word trigrams that the first prompts of TEMPLATE_TASKS or more different tasks share.
 
@@ -42,9 +54,7 @@ class Templates:
             self.add(s)
 
     def add(self, session: Session) -> None:
-        text = first_prompt(session)
-        who = "task:" + session.task if session.task else "prompt:" + " ".join(_NON_WORD.sub(" ", text.lower()).split())
-        self.add_digest(hashlib.sha256(who.encode()).hexdigest()[:16], shingles(text))
+        self.add_digest(task_digest(session), shingles(first_prompt(session)))
 
     def add_digest(self, digest: str, trigrams: Iterable[str]) -> None:
         """A task's first prompt, as its digest and its trigrams: counted once per task (the first one seen)."""
@@ -70,12 +80,14 @@ def task_key(session: Session, templates: Templates | None = None) -> str:
     with them, on the session and the template text of the sessions around it, which only grows as sessions are
     added, so an old session moves only when its own text becomes a template's.
     """
-    if session.task:
-        return hashlib.sha256(("task:" + session.task).encode()).hexdigest()[:16]
-    sh = shingles(first_prompt(session))
-    if templates is not None and sh - templates.common:
-        sh = sh - templates.common
-    return min(hashlib.sha256(x.encode()).hexdigest()[:16] for x in sh)
+    return _task_key(session.task, None if session.task else prompt_keys(session), templates)
+
+
+def _task_key(task: str | None, keys: list[tuple[str, str]] | None, templates: Templates | None) -> str:
+    if task:
+        return hashlib.sha256(("task:" + task).encode()).hexdigest()[:16]
+    common = templates.common if templates is not None else ()
+    return next((h for h, x in keys if x not in common), keys[0][0])  # all template text: the smallest of all
 
 
 def unit_interval(text: str) -> float:
@@ -91,29 +103,20 @@ def side(session: Session, test_fraction: float, val_fraction: float = 0.0, *, r
     validation, so a validation side takes tasks from train and never moves a test one. With recent_after (epoch
     ms), sessions created at or after it are the test side instead, and those from val_after on validation.
     """
-    if recent_after is not None or val_after is not None:
-        if recent_after is not None and session.time_created >= recent_after:
-            return "test"
-        return "validation" if val_after is not None and session.time_created >= val_after else "train"
-    u = unit_interval("split:" + task_key(session, templates))
-    return "test" if u < test_fraction else "validation" if u < test_fraction + val_fraction else "train"
+    return side_of_keys(session.task, None if session.task else prompt_keys(session), session.time_created,
+                        test_fraction, val_fraction, recent_after=recent_after, val_after=val_after,
+                        templates=templates)
 
 
-def side_of_keys(task: str | None, prompt_keys: list[tuple[str, str]] | None, time_created: int,
+def side_of_keys(task: str | None, keys: list[tuple[str, str]] | None, time_created: int,
                  test_fraction: float, val_fraction: float = 0.0, *, recent_after: int | None = None,
                  val_after: int | None = None, templates: Templates | None = None) -> str:
-    """side() from what a worker kept of a session: its task id, or the (hash, trigram) pairs of its first prompt
-    sorted by hash (so task_key's smallest hash outside the template text is the first such pair)."""
+    """side() from what a worker kept of a session: its task id, or its prompt_keys, and its creation time."""
     if recent_after is not None or val_after is not None:
         if recent_after is not None and time_created >= recent_after:
             return "test"
         return "validation" if val_after is not None and time_created >= val_after else "train"
-    if task:
-        key = hashlib.sha256(("task:" + task).encode()).hexdigest()[:16]
-    else:
-        common = templates.common if templates is not None else ()
-        key = next((h for h, x in prompt_keys if x not in common), prompt_keys[0][0])
-    u = unit_interval("split:" + key)
+    u = unit_interval("split:" + _task_key(task, keys, templates))
     return "test" if u < test_fraction else "validation" if u < test_fraction + val_fraction else "train"
 
 

@@ -14,7 +14,6 @@ Workers are forked: they inherit the settings, the compiled patterns and a loade
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -32,7 +31,7 @@ from .classify import classify
 from .outcome import assess
 from .records import Session
 from .redact import Redactor, leaks, redact_session
-from .split import _NON_WORD, content_hash, first_prompt, shingles
+from .split import content_hash, first_prompt, prompt_keys, shingles, task_digest
 from .tools import toolset_for
 from .windows import WindowStats, Windower
 from .writer import encode_json
@@ -71,13 +70,6 @@ class UnitResult:
     vocab: list[str] = field(default_factory=list)  # the template survey: trigrams of the first prompts ...
     prompts: list[tuple[str, array]] = field(default_factory=list)  # ... (task digest, trigram ids), first per digest
     times: list[int] = field(default_factory=list)  # holdout recent: creation times of sessions in a chosen language
-
-
-def survey_digest(session: Session) -> tuple[str, str]:
-    """(digest of the task, first prompt) as split.Templates counts them."""
-    text = first_prompt(session)
-    who = "task:" + session.task if session.task else "prompt:" + " ".join(_NON_WORD.sub(" ", text.lower()).split())
-    return hashlib.sha256(who.encode()).hexdigest()[:16], text
 
 
 def process_session(session: Session, st: State) -> tuple:
@@ -125,7 +117,7 @@ def process_session(session: Session, st: State) -> tuple:
         row["tools"] = tools_json
         rows.append((encoded, row))
     kept = Kept(specialist=sp.name, source=session.source, origin=origin, time_created=session.time_created,
-                task=session.task, prompt_keys=_prompt_keys(session) if not session.task else None,
+                task=session.task, prompt_keys=prompt_keys(session) if not session.task else None,
                 tool_calls=len(session.tool_calls), tool_errors=outcome.tool_errors, outcome=outcome.label,
                 wstats=ws, rows=rows)
     return ("keep", session.id, h, counts, kept)
@@ -145,10 +137,6 @@ class Kept:
     outcome: str
     wstats: WindowStats
     rows: list[tuple[bytes, dict]]
-
-
-def _prompt_keys(session: Session) -> list[tuple[str, str]]:
-    return sorted((hashlib.sha256(x.encode()).hexdigest()[:16], x) for x in shingles(first_prompt(session)))
 
 
 def run_unit(unit: tuple) -> UnitResult:
@@ -172,11 +160,11 @@ def run_unit(unit: tuple) -> UnitResult:
             if classify(session, min_score=st.min_score, margin=st.margin).language in st.by_lang:
                 result.times.append(session.time_created)
         else:
-            digest, text = survey_digest(session)
+            digest = task_digest(session)
             if digest not in seen:
                 seen.add(digest)
                 result.prompts.append((digest, array("I", (vocab.setdefault(t, len(vocab))
-                                                           for t in shingles(text)))))
+                                                           for t in shingles(first_prompt(session))))))
         records.append(process_session(session, st))
     result.vocab = list(vocab)
     tmp = result.spill.with_suffix(".tmp")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from extract.opencode import ReadOptions, ReadStats
-from extract.sources import Source, _reader
+from extract.sources import Source, reader
 from extract_support import add_session, extract, new_store, rows
 from test_extract_claude import transcript
 from test_extract_codex import _resumed, rollout_2026
@@ -150,7 +150,7 @@ FORMATS = {"claude-code": _claude, "codex": _codex, "mini-swe-agent": _swe, "ope
 def _read(kind: str, path: Path):
     stats = ReadStats()
     src = Source(kind.split()[0], path)
-    return {s.id: s for s in _reader(src.kind)(src, ReadOptions(), stats)}, stats
+    return {s.id: s for s in reader(src.kind)(src, ReadOptions(), stats)}, stats
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
