@@ -31,3 +31,14 @@ def run(prog: str, main: Callable[[], int | None], *, interrupted: str = "earlie
         print(f"{prog}: error: no space left on device{where}; earlier outputs are unchanged: free some space and "
               f"run again", file=sys.stderr, flush=True)
         return 2
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In a child process: get `sig` when the process that started it dies, even by SIGKILL (Linux only; elsewhere
+    nothing), so that a killed parent leaves no server or worker behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

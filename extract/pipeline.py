@@ -156,9 +156,7 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                                                 "origin": k.origin}
                 w = writers.get(sp_name) or writers.setdefault(sp_name, SpecialistWriter(staging, sp_name))
                 fp = fingerprints.setdefault(sp_name, hashlib.sha256())
-                ws = wstats[sp_name]
-                for f in ("windows", "steps", "cut_steps", "over_budget_steps", "prompts_cut"):
-                    setattr(ws, f, getattr(ws, f) + getattr(k.wstats, f))
+                wstats[sp_name].add(k.wstats)
                 c = counters[sp_name]
                 c[f"{split}_sessions"] += 1
                 c[f"{split}_windows"] += len(k.rows)

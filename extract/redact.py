@@ -307,32 +307,16 @@ def _exact(values: dict[str, str], counts: Counter) -> Callable[[str], str] | No
     return lambda text: rx.sub(sub, text) if text else text
 
 
-# The hints each rule's placeholder brings into a string it replaces something in (`<redacted:aws_key>` holds `aws`
-# and `:`): a rule those hints belong to can match after that replacement.
-def _placeholder_hints(rules: list[Rule]) -> dict[str, set[str]]:
-    hints = {h for r in rules for h in r.hints}
-    return {r.kind: {h for h in hints if h in f"<redacted:{r.kind}>"} for r in rules}
-
-
-_PLACEHOLDER_HINTS = _placeholder_hints(RULES)
-
-
 def _possible(session: Session, rules: list[Rule]) -> list[Rule]:
-    """The rules that can match somewhere in the session: those whose hint occurs in its text, and those whose hint
-    a possible rule's placeholder brings in.
+    """The rules whose hints (and needed words) occur somewhere in the session's text: the only ones that can match.
 
-    One scan of the session's text instead of one per rule per string; each string still checks the hints of the
-    rules left, so what is replaced is exactly what checking every rule on every string replaces. (No hint holds
-    `<` or `>`, so none can appear across a placeholder's edge after a replacement.)"""
+    One scan of the session's text instead of one per rule per string. Each string still checks the hints of the
+    rules left against its own text as logged (redact_text), so what is replaced is exactly what checking every rule
+    on every string replaces: a rule whose hint is in no string of the session is skipped on each of them anyway."""
     low = "\x00".join(filter(None, _texts(session))).lower()
     present = {h for h in {h for r in rules for h in (*r.hints, *r.needs)} if h in low}
-    while True:
-        keep = [r for r in rules if (not r.hints or not present.isdisjoint(r.hints))
-                and (not r.needs or not present.isdisjoint(r.needs))]
-        more = set().union(*(_PLACEHOLDER_HINTS.get(r.kind, ()) for r in keep)) - present
-        if not more:
-            return keep
-        present |= more
+    return [r for r in rules if (not r.hints or not present.isdisjoint(r.hints))
+            and (not r.needs or not present.isdisjoint(r.needs))]
 
 
 def redact_session(session: Session, counts: Counter, redactor: Redactor | None = None) -> Session:

@@ -1,6 +1,7 @@
 """Cut a session at turn boundaries into chat windows that fit a token budget."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -80,6 +81,11 @@ class WindowStats:
     cut_steps: int = 0  # steps whose tool outputs were cut to fit the budget
     over_budget_steps: int = 0  # still over with their outputs cut (long text or arguments): kept whole, reported
     prompts_cut: int = 0
+
+    def add(self, other: "WindowStats") -> None:
+        """Count another's windows and steps in (a worker's, per session)."""
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 @dataclass

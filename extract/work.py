@@ -26,6 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from core.entry import die_with_parent
+
 from . import opencode
 from .classify import classify
 from .outcome import assess
@@ -156,16 +158,16 @@ def run_unit(unit: tuple) -> UnitResult:
     records = []
     for session in sessions:
         result.sessions += 1
-        if st.holdout == "recent":
-            if classify(session, min_score=st.min_score, margin=st.margin).language in st.by_lang:
-                result.times.append(session.time_created)
-        else:
+        if st.holdout != "recent":  # the template survey reads the first prompt as logged, before redaction
             digest = task_digest(session)
             if digest not in seen:
                 seen.add(digest)
                 result.prompts.append((digest, array("I", (vocab.setdefault(t, len(vocab))
                                                            for t in shingles(first_prompt(session))))))
-        records.append(process_session(session, st))
+        record = process_session(session, st)
+        if st.holdout == "recent" and record[0] != "skip":  # "skip": no language, or one no specialist takes
+            result.times.append(session.time_created)
+        records.append(record)
     result.vocab = list(vocab)
     tmp = result.spill.with_suffix(".tmp")
     with open(tmp, "wb") as f:
@@ -196,12 +198,7 @@ def worker_init() -> None:
     """In a worker: die with the main process (even when it is killed), leave Ctrl-C to the main process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _CONNECTIONS.clear()  # a connection inherited across fork must not be used
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    die_with_parent(signal.SIGKILL)
 
 
 def read_spill(path: Path) -> list[tuple]:

@@ -98,9 +98,7 @@ class SpecialistWriter:
         for name in self.schema.names:
             if name in _JSON_LISTS:
                 lists = [r[name] for r in rows]
-                offsets = array("i", [0])
-                for v in lists:
-                    offsets.append(offsets[-1] + len(v))
+                offsets = array("i", accumulate(map(len, lists), initial=0))
                 values = pa.ExtensionArray.from_storage(pa.json_(), _strings([x for v in lists for x in v]))
                 arrays.append(pa.ListArray.from_arrays(_buffer_array(pa.int32(), offsets), values))
             elif self.schema.field(name).type == pa.int32():

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.entry import die_with_parent
+
 
 class ServeError(RuntimeError):
     """The server did not come up; the message carries its last output line."""
@@ -44,17 +46,6 @@ def reload(base_url: str, timeout: float = 120) -> list[str]:
                                  headers={"content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read())["models"]
-
-
-def _die_with_parent() -> None:
-    """In the server's process: get SIGTERM when the process that started it dies, even by SIGKILL (Linux), so a
-    killed caller (`make generate` killed mid-run) leaves no server behind."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -84,7 +75,7 @@ def serving(models: list[str] | None = None, *, overlay: str | os.PathLike | Non
     log = Path(tempfile.mkstemp(prefix="serve-", suffix=".log")[1])
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=die_with_parent)  # a killed caller leaves no server behind
     base_url = f"http://{host}:{port}/v1"
     started = False
     try:
