@@ -18,8 +18,9 @@ LEDGER = "sessions.json"  # extraction's per-source session ledger, beside manif
 def extract(data: Path, state: State, source_args: list[str], overlay: str | None, overrides: list[str]) -> dict:
     """Run `python -m extract` (every configured source) with the cycle's sides; return its ledger.
 
-    Extraction reads every session again, so a resumed or edited session is seen with its new content; its side
-    comes from sides.json when a cycle has seen it before. The datasets it writes are the ones train and eval read.
+    Extraction reads every session again, so a resumed or edited session is seen with its new content (the units of
+    sessions that did not change come from its cache: extract/cache.py); its side comes from sides.json when a cycle
+    has seen it before. The datasets it writes are the ones train and eval read.
     """
     state.save_sides()  # extraction reads it; a first cycle starts from an empty one
     cmd = [sys.executable, "-m", "extract", *source_args, "--keep-sides", str(state.sides_path), "--quiet",

@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             drop_outcomes=_outcomes(a.drop_outcomes if a.drop_outcomes is not None else ex.get("drop_outcomes")))
         settings.redactor = _redactor(ex)
         settings.workers = ex.get("workers")
+        settings.cache = bool(ex.get("cache", True))
         if settings.holdout not in ("hash", "recent"):
             raise config.ConfigError(f"extract.holdout: {settings.holdout!r}; expected 'hash' or 'recent'")
         if not 0 <= settings.val_fraction or settings.test_fraction + settings.val_fraction > 1:

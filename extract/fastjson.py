@@ -23,3 +23,12 @@ def loads(text: str | bytes) -> Any:
         return _decode(text)
     except _REFUSED:
         return json.loads(text)
+
+
+def loads_utf8(data: bytes) -> Any:
+    """loads(data.decode("utf-8")), without making the text where msgspec can read the bytes (UTF-8 is what it
+    reads). Not UTF-8: UnicodeDecodeError, a ValueError."""
+    try:
+        return _decode(data)
+    except _REFUSED:
+        return loads(data.decode("utf-8"))

@@ -1,18 +1,22 @@
 """Read an opencode SQLite store (read-only) into source-neutral Session records, streaming."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
 import shutil
 import sqlite3
 import tempfile
+import zlib
+from array import array
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .fastjson import loads
+from .fastjson import loads, loads_utf8
 from .records import Session, Step, ToolCall, Turn
 
 HIDDEN_AGENTS = {"compaction", "title", "summary"}
@@ -133,11 +137,12 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
 
 
 def _loads(text) -> dict | None:
+    """A JSON object from a column's text (or its UTF-8 bytes, as read_range reads them); None if it is not one."""
     if text is None:
         return None
     try:
-        v = loads(text)
-    except (TypeError, ValueError):
+        v = loads_utf8(text) if isinstance(text, bytes) else loads(text)
+    except (TypeError, ValueError):  # (bytes that are not UTF-8: a malformed row, not a failed store)
         return None
     return v if isinstance(v, dict) else None
 
@@ -180,10 +185,26 @@ def count_orphans(conn: sqlite3.Connection, stats: ReadStats) -> None:
 
 
 def session_ranges(conn: sqlite3.Connection, size: int) -> list[tuple[str, str, int]]:
-    """The sessions' ids (as messages name them), in read order, cut into (first, last, count) runs of `size`."""
+    """The sessions' ids (as messages name them), in read order, cut into (first, last, count) runs of about `size`.
+
+    A run ends after an id whose hash is 0 modulo `size` (or at 2 x `size`): where the cuts fall depends on the ids
+    around them only, so new sessions change the run they fall in, not every run after it (opencode gives the newest
+    session the smallest id), and the extraction cache (extract/cache.py) finds the others unchanged."""
     ids = [r[0] for r in conn.execute(
         "SELECT DISTINCT session_id FROM message WHERE session_id IS NOT NULL ORDER BY session_id")]
-    return [(ids[i], ids[min(i + size, len(ids)) - 1], len(ids[i:i + size])) for i in range(0, len(ids), size)]
+    return [(ids[a], ids[b - 1], b - a) for a, b in unit_bounds(ids, size)]
+
+
+def unit_bounds(ids: list[str], size: int) -> list[tuple[int, int]]:
+    """[start, end) index pairs cutting `ids` where session_ranges says."""
+    bounds, start = [], 0
+    for i, sid in enumerate(ids):
+        if i + 1 - start >= 2 * size or zlib.crc32(sid.encode("utf-8", "surrogatepass")) % size == 0:
+            bounds.append((start, i + 1))
+            start = i + 1
+    if start < len(ids):
+        bounds.append((start, len(ids)))
+    return bounds
 
 
 def connect_readonly(path: str) -> sqlite3.Connection:
@@ -200,11 +221,49 @@ def database_file(conn: sqlite3.Connection) -> str:
     return next(r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main")
 
 
-def read_range(conn: sqlite3.Connection, first: str | None, last: str | None, opts: ReadOptions,
-               stats: ReadStats) -> Iterator[Session]:
-    """The sessions whose id is from first to last (all when None), in id order, as read_sessions reads them."""
+class RangeHasher:
+    """A digest of every row read_range reads (both queries, every column), for the extraction cache's key. The rows
+    are kept as read (a unit's: a few MB) and hashed at the end, the JSON columns' bytes as they are and the rest
+    (ids, session columns, each JSON column's length) pickled."""
+
+    def __init__(self):
+        self.message_rows: list[tuple] = []
+        self.part_rows: list[tuple] = []
+
+    def digest(self) -> bytes:
+        return _rows_digest(self.message_rows, self.part_rows)
+
+
+def _rows_digest(message_rows: list[tuple], part_rows: list[tuple]) -> bytes:
+    def data(d):
+        return d if d.__class__ is bytes else d.encode("utf-8", "surrogatepass")  # (a UTF-16 store: text)
+
+    h = hashlib.sha256()
+    h.update(b"".join(data(r[9]) for r in message_rows if r[9] is not None))
+    h.update(b"".join(data(r[1]) for r in part_rows if r[1] is not None))
+    h.update(pickle.dumps([(r[:9], None if r[9] is None else len(r[9])) for r in message_rows], protocol=4))
+    # the parts' message ids (NUL-separated: an id has no NUL) and their data's lengths (-1: NULL)
+    h.update("\0".join([str(r[0]) for r in part_rows]).encode("utf-8", "surrogatepass"))
+    h.update(array("q", [-1 if r[1] is None else len(r[1]) for r in part_rows]).tobytes())
+    return h.digest()
+
+
+def range_digest(conn: sqlite3.Connection, first: str | None, last: str | None) -> bytes:
+    """RangeHasher's digest of a range, without building its sessions (about a fifth of the reading's time)."""
+    qm, qp, params = _range_queries(conn, first, last)
+    try:
+        return _rows_digest(conn.execute(qm, params).fetchall(), conn.execute(qp, params).fetchall())
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"opencode store could not be read to the end: {e}") from None
+
+
+def _range_queries(conn: sqlite3.Connection, first: str | None, last: str | None) -> tuple[str, str, tuple]:
     scols = _columns(conn, "session")
     pick = lambda c: f"s.{c}" if c in scols else "NULL"  # noqa: E731 - optional columns appear over migrations
+    # The JSON columns come as their UTF-8 bytes: msgspec reads bytes as they are (no text object made, then encoded
+    # again), and the cache's hash takes them without a copy. (A UTF-16 database would cast to UTF-16: text then.)
+    utf8 = conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
+    blob = (lambda c: f"CAST({c} AS BLOB)") if utf8 else (lambda c: c)  # noqa: E731
     where = "" if first is None else "WHERE m.session_id BETWEEN ? AND ?"
     order = "ORDER BY m.session_id, m.time_created, m.id"
     # Two cursors in the same order: the messages (with their session's columns), and the parts of those messages;
@@ -212,15 +271,23 @@ def read_range(conn: sqlite3.Connection, first: str | None, last: str | None, op
     # session's columns on each of its parts' rows: a third of the reading time.)
     qm = f"""
         SELECT m.session_id, s.id, s.parent_id, s.directory, s.title, s.time_created, {pick('agent')}, {pick('model')},
-               m.id, m.data
+               m.id, {blob('m.data')}
         FROM message m
         LEFT JOIN session s ON s.id = m.session_id
         {where}
         {order}
     """
     # CROSS JOIN: SQLite walks the messages in their index order and each one's parts by theirs (no sort of all parts)
-    qp = f"SELECT p.message_id, p.data FROM message m CROSS JOIN part p ON p.message_id = m.id {where} {order}, p.id"
-    params = () if first is None else (first, last)
+    qp = (f"SELECT p.message_id, {blob('p.data')} FROM message m CROSS JOIN part p ON p.message_id = m.id {where} "
+          f"{order}, p.id")
+    return qm, qp, (() if first is None else (first, last))
+
+
+def read_range(conn: sqlite3.Connection, first: str | None, last: str | None, opts: ReadOptions,
+               stats: ReadStats, hasher: RangeHasher | None = None) -> Iterator[Session]:
+    """The sessions whose id is from first to last (all when None), in id order, as read_sessions reads them.
+    `hasher`: also hash every row read (what range_digest gives), complete once the iterator is exhausted."""
+    qm, qp, params = _range_queries(conn, first, last)
     try:
         cur = conn.execute(qm, params)
         parts_cur = conn.execute(qp, params)
@@ -228,9 +295,13 @@ def read_range(conn: sqlite3.Connection, first: str | None, last: str | None, op
         raise StoreError(f"opencode store query failed: {e}") from None
     current = None
     messages: list[tuple[dict | None, list]] = []
+    hm = hasher.message_rows.append if hasher is not None else None
+    hp = hasher.part_rows.append if hasher is not None else None
     try:
         part = next(parts_cur, None)
         for row in cur:
+            if hm is not None:
+                hm(row)
             sid = row[0]
             if sid != current:
                 if current is not None:
@@ -244,9 +315,14 @@ def read_range(conn: sqlite3.Connection, first: str | None, last: str | None, op
                 stats.skip("malformed message rows", sid)
             parts = []
             while part is not None and part[0] == mid:
+                if hp is not None:
+                    hp(part)
                 parts.append(_loads(part[1]))
                 part = next(parts_cur, None)
             messages.append((data, parts))
+        while hp is not None and part is not None:  # (none are left: both queries walk the messages in one order)
+            hp(part)
+            part = next(parts_cur, None)
         if current is not None:
             s = _guarded_build(current_meta, messages, opts, stats)
             if s is not None:

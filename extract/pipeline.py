@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import time
+import zlib
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,10 +19,11 @@ from typing import Any
 from tqdm import tqdm
 
 from . import opencode, work
+from .cache import Cache, cache_root
 from core.atomic import Transaction, disk_full, is_disk_full
 from core.config import Specialist
 from .outcome import OUTCOMES
-from .redact import Redactor
+from .redact import Redactor, detector_rules
 from .sources import Source, nothing_found, reader, total_sessions, usable
 from .split import Templates, side_of_keys
 from .windows import WindowStats, estimate_tokens, tokenizer_counter
@@ -53,6 +55,7 @@ class Settings:
     notes: list[str] = field(default_factory=list)  # default locations skipped, and the like
     redactor: Redactor | None = None  # the user's own secret values and patterns (extract.redact_*)
     workers: int | None = None  # processes for the per-session work; None: one per core (in-process when small)
+    cache: bool = True  # reuse the last run's work on units that did not change (extract/cache.py)
 
     def __post_init__(self):
         if self.db is not None and not self.sources:
@@ -69,12 +72,14 @@ class Report:
     duplicates_removed: int = 0
     examples: dict[str, list[str]] = field(default_factory=dict)
     kept_rows: Counter = field(default_factory=Counter)  # rows skipped inside the sessions that were kept
+    units: Counter = field(default_factory=Counter)  # units of work: "worked", "reused" (from the cache)
 
 
 def run(s: Settings, progress: bool = True) -> dict[str, Any]:
     t0 = time.time()
     by_lang = {sp.language: sp for sp in s.specialists}
-    count = tokenizer_counter(_load_tokenizer(s.tokenizer)) if s.tokenizer else estimate_tokens
+    tokenizer = _load_tokenizer(s.tokenizer) if s.tokenizer else None
+    count = tokenizer_counter(tokenizer) if tokenizer is not None else estimate_tokens
     read_opts = opencode.ReadOptions(agents=s.agents, reasoning=s.reasoning, tool_output_chars=s.tool_output_chars,
                                      resolved_only=s.resolved_only)
     stats = opencode.ReadStats()
@@ -90,19 +95,24 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
     ids: Counter = Counter()  # kept sessions per id: a second run under one id gets its own
     bar = None
     spill = staging / ".spill"
+    cache = None
     try:
         sources = usable(s.sources, s.notes)
         if not sources:
             raise opencode.StoreError(nothing_found(s.sources))
         spill.mkdir()
+        cache = _cache(s, by_lang, read_opts, tokenizer) if s.cache else None
+        if cache is None or not cache.warm:  # compiled once here, not in every worker (a warm cache may need none)
+            detector_rules()
         work.STATE = work.State(by_lang=by_lang, full_run=s.full_run, min_score=s.min_score, margin=s.margin,
                                 drop_outcomes=tuple(s.drop_outcomes), window_tokens=s.window_tokens, count=count,
-                                redactor=s.redactor, holdout=s.holdout, read_opts=read_opts, spill_dir=spill)
+                                redactor=s.redactor, holdout=s.holdout, read_opts=read_opts, spill_dir=spill,
+                                cache=cache)
         tqdm.monitor_interval = 0  # no monitor thread: the workers are forked
         bar = tqdm(total=total_sessions(sources), unit="session", desc="extract", disable=not progress,
                    file=sys.stderr)
         # Phase 1: every session's own work, in units, on the workers; the survey the split needs comes back.
-        templates, times, spills = Templates(), [], []
+        templates, times, spills, used = Templates(), [], [], set()
         with contextlib.ExitStack() as stores:
             for u, r in _phase_one(_units(sources, read_opts, stores), s.workers):
                 for unit_stats in (u.stats, r.stats):
@@ -111,7 +121,10 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                 for digest, trigram_ids in r.prompts:
                     templates.add_digest(digest, (r.vocab[i] for i in trigram_ids))
                 times.extend(r.times)
-                spills.append(r.spill)
+                spills.append((r.spill, r.key, r.sentinel))
+                if r.key is not None:
+                    used.add(r.key)
+                report.units["reused" if r.cached else "worked"] += 1
                 bar.update(r.sessions)
         bar.close()
         if s.holdout == "recent":
@@ -122,8 +135,14 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
         else:
             templates, cutoff, val_cutoff = templates.freeze(), None, None
         # Phase 2: in read order, what depends on the sessions before: duplicates, ids, sides, the fingerprint.
-        for path in spills:
-            for rec in work.read_spill(path):
+        for path, key, sentinel in spills:
+            try:
+                records = work.read_spill(path)
+            except opencode.StoreError:
+                if cache is not None and key is not None:  # the next run works this unit again
+                    cache.entry(key).unlink(missing_ok=True)
+                raise
+            for rec in records:
                 kind = rec[0]
                 if kind == "skip":
                     stats.skip_session(rec[1], rec[2])
@@ -165,7 +184,7 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                 c[f"outcome_{k.outcome}"] += 1
                 real_id = json.dumps(session_id, ensure_ascii=False).encode()
                 for encoded, row in k.rows:
-                    encoded = encoded.replace(work.SENTINEL_JSON, real_id)
+                    encoded = encoded.replace(sentinel, real_id)
                     row["session_id"] = session_id
                     fp.update(split.encode() + encoded)
                     w.add(split, row, len(encoded))
@@ -175,6 +194,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
         if not writers:  # nothing kept: the previous datasets stay as they were, and the run says why
             manifest = _manifest(s, stats, report, time.time() - t0)
             manifest["written"] = False
+            if cache is not None:
+                cache.prune(used)
             return manifest
         names = []
         for name, w in writers.items():
@@ -207,6 +228,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                         ledger[src].setdefault(sid, e)
         swap_in(tx, names, stale, manifest,
                 extra={LEDGER: {"sources": {k: dict(sorted(v.items())) for k, v in sorted(ledger.items())}}})
+        if cache is not None:
+            cache.prune(used)
         return manifest
     except BaseException as e:
         if bar is not None:  # the error line that follows starts on a clean line, not after a half-drawn bar
@@ -220,6 +243,26 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
         work.close_connections()
         shutil.rmtree(spill, ignore_errors=True)
         tx.close()
+
+
+def _cache(s: Settings, by_lang: dict[str, Specialist], read_opts: opencode.ReadOptions, tokenizer) -> Cache | None:
+    """The extraction cache of s.out, keyed by every setting that reaches the per-session work (extract/cache.py);
+    None where the token counter cannot be told apart from another (a tokenizer with no serialized form)."""
+    counter = "estimate"
+    if tokenizer is not None:
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        counter = hashlib.sha256(backend.to_str().encode()).hexdigest()
+    red = s.redactor
+    settings = (
+        sorted((lang, sp.name, sp.language, sp.system_prompt) for lang, sp in by_lang.items()),
+        s.full_run, s.min_score, s.margin, tuple(s.drop_outcomes), s.window_tokens, counter, s.holdout,
+        sorted(vars(read_opts).items()),
+        sorted(red.values.items()) if red else None,
+        [(r.kind, r.regex.pattern, r.regex.flags, r.group) for r in red.patterns] if red else None,
+    )
+    return Cache(s.out, settings)
 
 
 LEDGER = "sessions.json"  # every kept session, per source: its specialist, side, content hash and origin
@@ -280,7 +323,9 @@ def _units(sources: list[Source], opts: opencode.ReadOptions, stack: contextlib.
                 routed.skip_session("legacy JSON sessions already in the database", session.id)
                 continue
             batch.append(session)
-            if len(batch) >= UNIT_SESSIONS:
+            # cut where the ids say, as session_ranges does: a new file changes its unit, not all the later ones
+            if len(batch) >= 2 * UNIT_SESSIONS or zlib.crc32(
+                    session.id.encode("utf-8", "surrogatepass")) % UNIT_SESSIONS == 0:
                 yield _Unit(index, ("sessions", index, batch), routed.target)
                 index, batch = index + 1, []
                 routed.target = opencode.ReadStats()
@@ -377,6 +422,8 @@ def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: f
         "reader_counts": {k: v for k, v in sorted(stats.counts.items()) if k not in ("sessions seen", "tool outputs cut")},
         "outcomes": {k: sum(v.get(f"outcome_{k}", 0) for v in report.per_specialist.values()) for k in OUTCOMES},
         "duplicates_removed": report.duplicates_removed,
+        "units": {"worked": report.units["worked"], "reused": report.units["reused"],
+                  "cache": str(cache_root()) if s.cache else None},
         "redactions": dict(sorted(report.redactions.items())),
         "blocked_secrets": dict(sorted(report.blocked.items())),
         "specialists": report.per_specialist,
@@ -410,6 +457,8 @@ def summary_table(manifest: dict[str, Any]) -> str:
         *([f"rows skipped outside the kept sessions (orphans, sessions left out): " + ", ".join(f"{k}: {v}" for k, v in elsewhere.items())]
           if elsewhere else []),
         f"redactions: {red}",
+        *([f"units of work: {u['worked']} worked, {u['reused']} taken from the cache ({u['cache']})"]
+          if (u := manifest.get("units")) and u.get("cache") else []),
         "steps are assistant steps (one model response each: its text and tool calls); a turn is a user prompt "
         "and the steps that answer it",
         *([f"steps longer than extract.window_tokens on their own, kept whole (their text is never cut): "

@@ -1,6 +1,7 @@
 """Take secrets out of every session before it is written: detectors, exact values, then a second scanner that blocks."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -148,7 +149,11 @@ def _rules() -> list[Rule]:
     return rules
 
 
-RULES = _rules()
+@functools.cache
+def detector_rules() -> list[Rule]:
+    """The detectors' rules, compiled on first use (detect-secrets' import is a third of a second: a re-run whose
+    units all come from the cache never needs them)."""
+    return _rules()
 
 
 def redact_text(text: str, counts: Counter | None = None, found: set[str] | None = None,
@@ -160,7 +165,7 @@ def redact_text(text: str, counts: Counter | None = None, found: set[str] | None
     if not text:
         return text
     low = text.lower()
-    for rule in RULES if rules is None else rules:
+    for rule in detector_rules() if rules is None else rules:
         if rule.hints and not any(h in low for h in rule.hints) or rule.needs and not any(n in low for n in rule.needs):
             continue
 
@@ -322,7 +327,7 @@ def _possible(session: Session, rules: list[Rule]) -> list[Rule]:
 def redact_session(session: Session, counts: Counter, redactor: Redactor | None = None) -> Session:
     """Detectors (and the user's patterns) on every string, then every secret value found replaced everywhere."""
     found: set[str] = set()
-    rules = _possible(session, RULES) + (redactor.patterns if redactor else [])
+    rules = _possible(session, detector_rules()) + (redactor.patterns if redactor else [])
     _strings(session, lambda t: redact_text(t, counts, found, rules))
     values = dict(redactor.values) if redactor else {}
     for v in found:  # short or word-like finds (a URL's "postgres") would eat ordinary text: only real-looking ones

@@ -14,8 +14,8 @@ Workers are forked: they inherit the settings, the compiled patterns and a loade
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import pickle
 import signal
 import uuid
@@ -29,6 +29,7 @@ from typing import Any, Callable
 from core.entry import die_with_parent
 
 from . import opencode
+from .cache import Cache, read_records, write_spill
 from .classify import classify
 from .outcome import assess
 from .records import Session
@@ -39,7 +40,8 @@ from .windows import WindowStats, Windower
 from .writer import encode_json
 
 # Rows are encoded by the workers before the session's id is final (a second run under one id gets `id#2` in the
-# main process): they carry this stand-in, replaced in the encoded row by the real id.
+# main process): they carry this stand-in, replaced in the encoded row by the real id. A unit's spill file names the
+# stand-in its rows carry (a cached unit's was drawn by an earlier run).
 SENTINEL = f"\x00session-{uuid.uuid4().hex}\x00"
 SENTINEL_JSON = json.dumps(SENTINEL, ensure_ascii=False).encode()
 
@@ -58,6 +60,7 @@ class State:
     holdout: str
     read_opts: opencode.ReadOptions
     spill_dir: Path
+    cache: Cache | None = None
 
 
 STATE: State | None = None
@@ -72,6 +75,9 @@ class UnitResult:
     vocab: list[str] = field(default_factory=list)  # the template survey: trigrams of the first prompts ...
     prompts: list[tuple[str, array]] = field(default_factory=list)  # ... (task digest, trigram ids), first per digest
     times: list[int] = field(default_factory=list)  # holdout recent: creation times of sessions in a chosen language
+    sentinel: bytes = b""  # the stand-in for the session id in its encoded rows (a cached unit's: an earlier run's)
+    key: str | None = None  # the unit's cache key (extract/cache.py); None without the cache
+    cached: bool = False  # taken from the cache, not worked
 
 
 def process_session(session: Session, st: State) -> tuple:
@@ -138,21 +144,40 @@ class Kept:
     tool_errors: int
     outcome: str
     wstats: WindowStats
-    rows: list[tuple[bytes, dict]]
+    rows: list[tuple[bytes, dict]]  # (the row's JSON with the stand-in id, for the fingerprint; the row)
 
 
 def run_unit(unit: tuple) -> UnitResult:
-    """Process one unit: ("db", index, path, first id, last id) or ("sessions", index, [Session, ...])."""
+    """Process one unit: ("db", index, path, first id, last id) or ("sessions", index, [Session, ...]).
+
+    With the cache (extract/cache.py), a unit whose content, settings and code are those of an entry is not worked:
+    the entry is its spill file. A database unit's content is hashed while it is read (a first run), or in a pass of
+    its own before (when there are entries to find)."""
     st = STATE
     assert st is not None, "extract.work.STATE is set before any unit runs"
     index = unit[1]
+    spill = st.spill_dir / f"unit-{index:06d}.pkl"
+    key = hasher = None
+    if st.cache is not None:
+        if unit[0] == "sessions":
+            key = st.cache.key(hashlib.sha256(pickle.dumps(unit[2], protocol=4)).digest())
+        elif st.cache.warm:
+            key = st.cache.key(opencode.range_digest(_connection(unit[2]), unit[3], unit[4]))
+        else:
+            hasher = opencode.RangeHasher()
+        if key is not None:
+            meta = st.cache.take(key, spill)
+            if meta is not None:
+                return UnitResult(index=index, spill=spill, sessions=meta["sessions"], stats=meta["stats"],
+                                  vocab=meta["vocab"], prompts=meta["prompts"], times=meta["times"],
+                                  sentinel=meta["sentinel"], key=key, cached=True)
     stats = None
     if unit[0] == "db":
         stats = opencode.ReadStats()
-        sessions = opencode.read_range(_connection(unit[2]), unit[3], unit[4], st.read_opts, stats)
+        sessions = opencode.read_range(_connection(unit[2]), unit[3], unit[4], st.read_opts, stats, hasher)
     else:
         sessions = unit[2]
-    result = UnitResult(index=index, spill=st.spill_dir / f"unit-{index:06d}.pkl", sessions=0, stats=stats)
+    result = UnitResult(index=index, spill=spill, sessions=0, stats=stats, sentinel=SENTINEL_JSON)
     vocab: dict[str, int] = {}
     seen: set[str] = set()
     records = []
@@ -169,10 +194,13 @@ def run_unit(unit: tuple) -> UnitResult:
             result.times.append(session.time_created)
         records.append(record)
     result.vocab = list(vocab)
-    tmp = result.spill.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump(records, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, result.spill)
+    write_spill(spill, {"sessions": result.sessions, "stats": stats, "vocab": result.vocab, "prompts": result.prompts,
+                        "times": result.times, "sentinel": SENTINEL_JSON}, records)
+    if hasher is not None:
+        key = st.cache.key(hasher.digest())
+    if key is not None:
+        st.cache.put(key, spill)
+        result.key = key
     return result
 
 
@@ -202,7 +230,10 @@ def worker_init() -> None:
 
 
 def read_spill(path: Path) -> list[tuple]:
-    with open(path, "rb") as f:
-        records = pickle.load(f)
+    try:
+        found = read_records(path)
+    except Exception as e:  # a cache entry spoiled on disk: the next run works its unit again
+        raise opencode.StoreError(f"{path}: a unit's results could not be read back ({type(e).__name__}: {e}); the "
+                                  f"previous datasets are unchanged. Run it again, or with extract.cache=false")
     path.unlink()
-    return records
+    return found

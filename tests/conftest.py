@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["HF_HOME"] = _HF_HOME
 os.environ["HF_DATASETS_CACHE"] = str(Path(_HF_HOME) / "datasets")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["WORKBENCH_EXTRACT_CACHE"] = str(Path(_HF_HOME) / "extract-cache")  # not the user's ~/.cache
 os.environ.pop("WORKBENCH_OVERLAY", None)
 os.environ.pop("OPENCODE_DB", None)
 

@@ -204,7 +204,7 @@ def data_snapshot(root: Path) -> dict:
     settle(root / "data")
     files = digest(root / "data", root)
     files.pop("manifest.json", None)
-    m = normalised_json(root / "data" / "manifest.json", ("extracted_at", "seconds"))
+    m = normalised_json(root / "data" / "manifest.json", ("extracted_at", "seconds", "units"))
     return portable({"files": files, "manifest": m}, root)
 
 

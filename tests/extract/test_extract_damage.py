@@ -217,3 +217,21 @@ def test_codex_lines_of_another_shape_are_skipped_not_a_traceback(tmp_path):
     found, stats = _read("codex", root)
     assert set(found) == set(before)
     assert sum(n for r, n in stats.rows.items() if "unknown item type" in r or "unexpected shape" in r) >= 1
+
+
+def test_a_row_whose_text_is_not_utf8_is_one_malformed_row_not_a_failed_store(tmp_path):
+    """SQLite keeps whatever bytes a writer gave as TEXT; one row that is not UTF-8 is skipped and counted (the rows
+    are read as bytes), the store is read to the end. A row with a byte-order mark stays refused, as json refuses it."""
+    db = _store(tmp_path)
+    c = sqlite3.connect(db)
+    sid, = c.execute("SELECT id FROM session WHERE title LIKE '%bug 0%'").fetchone()
+    part = "SELECT id, data FROM part WHERE session_id = ? AND data LIKE ?"  # two of the agent's texts
+    (p1, d1), (p2, d2) = (c.execute(part, (sid, f"%{t}%")).fetchone() for t in ("Looking.", "Done."))
+    c.execute("UPDATE part SET data = CAST(? AS TEXT) WHERE id = ?", (d1.encode()[:-1] + b"\xff}", p1))
+    c.execute("UPDATE part SET data = ? WHERE id = ?", ("\ufeff" + d2, p2))
+    c.commit()
+    c.close()
+    out = tmp_path / "out"
+    assert extract(db, out, "extract.test_fraction=0") == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["rows_skipped"]["malformed part rows"] == 2 and not m["sessions_skipped"]  # the session is kept

@@ -18,7 +18,7 @@ import pytest
 
 import extract.pipeline as pipeline
 from extract import redact
-from extract.fastjson import loads
+from extract.fastjson import loads, loads_utf8
 from extract.records import Session, Step, ToolCall, Turn
 from extract_support import SIGNAL, add_session, new_store
 from test_extract_claude import transcript
@@ -64,7 +64,7 @@ def _files(out: Path) -> dict[str, bytes]:
             data = p.read_bytes()
             if p.name == "manifest.json":
                 m = json.loads(data)
-                m.pop("seconds"), m.pop("extracted_at")
+                m.pop("seconds"), m.pop("extracted_at"), m.pop("units")
                 data = json.dumps(m, sort_keys=True).encode()
             found[str(p.relative_to(out))] = data
     return found
@@ -116,14 +116,22 @@ def test_numbers_in_tool_arguments_are_stored_exactly(tmp_path, monkeypatch):
                                   '{"a": "\\ud800 lone"}', '{"a": "\\u0000\\u00e9 \\ud83d\\ude00"}', ' [1, "x"] ',
                                   '{"a": 1e400}'])
 def test_fast_json_reads_what_json_reads(text):
-    got, want = loads(text), json.loads(text)
-    assert repr(got) == repr(want) or (math.isnan(got["a"]) and math.isnan(want["a"]))
+    want = json.loads(text)
+    for got in (loads(text), loads_utf8(text.encode())):  # (the database's JSON columns come as UTF-8 bytes)
+        assert repr(got) == repr(want) or (math.isnan(got["a"]) and math.isnan(want["a"]))
 
 
-@pytest.mark.parametrize("text", ['{"a": 1', '', '{"a": 1} x', "{'a': 1}"])
+@pytest.mark.parametrize("text", ['{"a": 1', '', '{"a": 1} x', "{'a': 1}", '\ufeff{"a": 1}'])
 def test_fast_json_refuses_what_json_refuses(text):
     with pytest.raises(json.JSONDecodeError):
         loads(text)
+    with pytest.raises(json.JSONDecodeError):  # a byte-order mark too (json.loads of bytes would skip it)
+        loads_utf8(text.encode())
+
+
+def test_bytes_that_are_not_utf8_are_a_value_error():
+    with pytest.raises(ValueError):
+        loads_utf8(b'{"a": "\xff"}')
 
 
 def _secret_sessions() -> list[Session]:
