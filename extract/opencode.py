@@ -249,7 +249,7 @@ def _rows_digest(message_rows: list[tuple], part_rows: list[tuple]) -> bytes:
 
 
 def range_digest(conn: sqlite3.Connection, first: str | None, last: str | None) -> bytes:
-    """RangeHasher's digest of a range, without building its sessions (about a fifth of the reading's time)."""
+    """RangeHasher's digest of a range, without building its sessions (a third of the reading's time, a tenth of the work)."""
     qm, qp, params = _range_queries(conn, first, last)
     try:
         return _rows_digest(conn.execute(qm, params).fetchall(), conn.execute(qp, params).fetchall())

@@ -19,7 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from . import opencode, work
-from .cache import Cache, cache_root
+from .cache import Cache
 from core.atomic import Transaction, disk_full, is_disk_full
 from core.config import Specialist
 from .outcome import OUTCOMES
@@ -73,6 +73,7 @@ class Report:
     examples: dict[str, list[str]] = field(default_factory=dict)
     kept_rows: Counter = field(default_factory=Counter)  # rows skipped inside the sessions that were kept
     units: Counter = field(default_factory=Counter)  # units of work: "worked", "reused" (from the cache)
+    cache: str | None = None  # the cache's folder for this output (None: no cache this run)
 
 
 def run(s: Settings, progress: bool = True) -> dict[str, Any]:
@@ -102,6 +103,7 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             raise opencode.StoreError(nothing_found(s.sources))
         spill.mkdir()
         cache = _cache(s, by_lang, read_opts, tokenizer) if s.cache else None
+        report.cache = str(cache.root) if cache is not None else None
         if cache is None or not cache.warm:  # compiled once here, not in every worker (a warm cache may need none)
             detector_rules()
         work.STATE = work.State(by_lang=by_lang, full_run=s.full_run, min_score=s.min_score, margin=s.margin,
@@ -423,7 +425,7 @@ def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: f
         "outcomes": {k: sum(v.get(f"outcome_{k}", 0) for v in report.per_specialist.values()) for k in OUTCOMES},
         "duplicates_removed": report.duplicates_removed,
         "units": {"worked": report.units["worked"], "reused": report.units["reused"],
-                  "cache": str(cache_root()) if s.cache else None},
+                  "cache": report.cache},
         "redactions": dict(sorted(report.redactions.items())),
         "blocked_secrets": dict(sorted(report.blocked.items())),
         "specialists": report.per_specialist,
