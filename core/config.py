@@ -127,6 +127,11 @@ def library_hints() -> dict[str, dict[str, Any]]:
     return out
 
 
+def user_cache() -> Path:
+    """The workbench's folder in the user's cache: ~/.cache/lora-workbench ($XDG_CACHE_HOME honoured)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lora-workbench"
+
+
 def _hints_cache_path() -> Path | None:
     """The hints cache for the installed trl/peft/transformers versions (None when one is not installed)."""
     from importlib import metadata
@@ -135,8 +140,7 @@ def _hints_cache_path() -> Path | None:
         versions = "-".join(metadata.version(d) for d in ("trl", "peft", "transformers"))
     except metadata.PackageNotFoundError:
         return None
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lora-workbench"
-    return root / f"config-fields-{SCHEMA_VERSION}-{re.sub(r'[^A-Za-z0-9.+-]', '_', versions)}.json"
+    return user_cache() / f"config-fields-{SCHEMA_VERSION}-{re.sub(r'[^A-Za-z0-9.+-]', '_', versions)}.json"
 
 
 SCHEMA_VERSION = 1  # of the hints cache file

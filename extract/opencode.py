@@ -195,11 +195,16 @@ def session_ranges(conn: sqlite3.Connection, size: int) -> list[tuple[str, str, 
     return [(ids[a], ids[b - 1], b - a) for a, b in unit_bounds(ids, size)]
 
 
+def ends_unit(session_id: str, count: int, size: int) -> bool:
+    """Whether a unit of `count` sessions ends after this one (see session_ranges)."""
+    return count >= 2 * size or zlib.crc32(session_id.encode("utf-8", "surrogatepass")) % size == 0
+
+
 def unit_bounds(ids: list[str], size: int) -> list[tuple[int, int]]:
     """[start, end) index pairs cutting `ids` where session_ranges says."""
     bounds, start = [], 0
     for i, sid in enumerate(ids):
-        if i + 1 - start >= 2 * size or zlib.crc32(sid.encode("utf-8", "surrogatepass")) % size == 0:
+        if ends_unit(sid, i + 1 - start, size):
             bounds.append((start, i + 1))
             start = i + 1
     if start < len(ids):
@@ -249,7 +254,8 @@ def _rows_digest(message_rows: list[tuple], part_rows: list[tuple]) -> bytes:
 
 
 def range_digest(conn: sqlite3.Connection, first: str | None, last: str | None) -> bytes:
-    """RangeHasher's digest of a range, without building its sessions (a third of the reading's time, a tenth of the work)."""
+    """RangeHasher's digest of a range, without building its sessions (a third of the reading's time, a tenth of
+    the work)."""
     qm, qp, params = _range_queries(conn, first, last)
     try:
         return _rows_digest(conn.execute(qm, params).fetchall(), conn.execute(qp, params).fetchall())

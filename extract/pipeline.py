@@ -9,7 +9,6 @@ import os
 import shutil
 import sys
 import time
-import zlib
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -326,8 +325,7 @@ def _units(sources: list[Source], opts: opencode.ReadOptions, stack: contextlib.
                 continue
             batch.append(session)
             # cut where the ids say, as session_ranges does: a new file changes its unit, not all the later ones
-            if len(batch) >= 2 * UNIT_SESSIONS or zlib.crc32(
-                    session.id.encode("utf-8", "surrogatepass")) % UNIT_SESSIONS == 0:
+            if opencode.ends_unit(session.id, len(batch), UNIT_SESSIONS):
                 yield _Unit(index, ("sessions", index, batch), routed.target)
                 index, batch = index + 1, []
                 routed.target = opencode.ReadStats()
