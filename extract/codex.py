@@ -21,7 +21,11 @@ _KNOWN_EVENTS = {"user_message", "agent_message", "agent_reasoning", "token_coun
                  "turn_aborted", "exec_command_begin", "exec_command_end", "patch_apply_begin", "patch_apply_end",
                  "agent_reasoning_section_break", "turn_diff", "context_compacted", "entered_review_mode",
                  "exited_review_mode", "mcp_tool_call_begin", "mcp_tool_call_end", "web_search_begin",
-                 "web_search_end", "stream_error", "error", "plan_update", "user_message_event"}
+                 "web_search_end", "stream_error", "error", "plan_update", "user_message_event",
+                 # 0.171: every finished item again (a UserMessage item is the prompt), the thread's settings
+                 "item_completed", "item_started", "thread_settings_applied"}
+# 0.171's line kinds beside the response items: the world the turn ran in, and each response's token usage
+_KNOWN_LINES = {"world_state", "token_usage_record"}
 
 
 def _str(v: Any) -> str | None:
@@ -125,8 +129,11 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
     metas = 0
     summary = ""  # a compaction's summary, until the next prompt
     items = list(_items(path, stats, sid))
-    # rollouts with user_message events take prompts from them only: user response items are injected context
-    has_events = any(k == "event_msg" and _str(p.get("type")) == "user_message" for k, p, _ in items)
+    # rollouts with user_message events (or, from 0.171 on, UserMessage items) take prompts from them only: user
+    # response items are injected context there (a rollout with both kinds: the user_message events)
+    kinds = {_str(p.get("type")) for k, p, _ in items if k == "event_msg" and _prompt_event(p) is not None}
+    prompt_kind = "user_message" if "user_message" in kinds else "item_completed" if kinds else None
+    has_events = prompt_kind is not None
     for kind, p, ts in items:
         try:  # a line of a shape no version writes (a list for an object, a number for a string) is skipped
             if kind == "session_meta":
@@ -137,6 +144,7 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
                 session.id = _str(p.get("id")) or sid
                 session.directory = _str(p.get("cwd")) or session.directory
                 session.time_created = iso_ms(p.get("timestamp")) or iso_ms(ts) or 0
+                session.client_version = _str(p.get("cli_version"))
                 source = p.get("source")
                 if isinstance(source, dict) and "subagent" in source:
                     session.parent_id = str(source.get("subagent") or "subagent")
@@ -146,8 +154,11 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
                 continue
             if kind == "event_msg":
                 et = _str(p.get("type"))
-                if et == "user_message" and isinstance(p.get("message"), str) and p["message"].strip():
-                    prompt = p["message"].strip()
+                prompt = _prompt_event(p) if et == prompt_kind else None
+                if et == "thread_settings_applied":
+                    settings = p.get("thread_settings") if isinstance(p.get("thread_settings"), dict) else {}
+                    session.model = session.model or _str(settings.get("model"))
+                if prompt:
                     if summary:
                         prompt, summary = f"Summary of the work so far:\n{summary}\n\n{prompt}", ""
                     turn = Turn(prompt=prompt, time=iso_ms(ts))
@@ -161,6 +172,8 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
                 # which are turns here already). What is new in it goes in front of the next prompt.
                 summary = _compaction_text(p, {t.prompt for t in session.turns})
                 stats.counts["compactions carried into the next prompt" if summary else "compactions"] += 1
+                continue
+            if kind in _KNOWN_LINES:
                 continue
             if kind != "response_item":
                 stats.skip(f"unknown line type {kind!r}", sid)
@@ -221,6 +234,18 @@ def _session(path: Path, opts: ReadOptions, stats: ReadStats) -> Session | None:
     used = {c.name for c in session.tool_calls}
     session.toolset = list(CODEX_TOOLSET_2025 if "shell" in used else CODEX_TOOLSET)
     return session
+
+
+def _prompt_event(p: dict) -> str | None:
+    """The user's prompt an event carries: `user_message` (to 0.16x), an `item_completed` UserMessage item (0.171,
+    which writes no user_message); None for other events, "" for an empty one."""
+    et = _str(p.get("type"))
+    if et == "user_message":
+        return p["message"].strip() if isinstance(p.get("message"), str) else ""
+    item = p.get("item") if et == "item_completed" else None
+    if isinstance(item, dict) and item.get("type") == "UserMessage":
+        return _text(item.get("content")).strip()
+    return None
 
 
 def _new_step(turn: Turn) -> Step:

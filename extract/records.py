@@ -56,6 +56,7 @@ class Session:
     # another agent): classification reads their arguments.
     evidence: list[ToolCall] = field(default_factory=list)
     origin: str = "real"  # "real": the user's logged session; "generated": a trajectory we produced (train side only)
+    client_version: str | None = None  # the agent's version as its log records it (opencode's session.version)
     task: str | None = None  # what the source says the task is (a SWE-bench instance id); None: the first prompt
 
     @property

@@ -222,3 +222,86 @@ def test_what_a_compaction_gave_the_model_goes_in_front_of_the_next_prompt(tmp_p
 def test_an_unknown_item_type_is_counted_by_its_name(tmp_path):
     _, stats = sessions(_resumed(tmp_path))
     assert stats.rows["unknown item type 'tool_search_call'"] == 1
+
+
+UUID_171 = "01a2513f-8dab-7bc1-8892-0376dcdcd814"
+
+
+def rollout_0171(root: Path) -> Path:
+    """A rollout laid out as Codex 0.171 writes one (`codex exec`): no user_message events, the prompt as a user
+    response item and an item_completed UserMessage; world_state, thread_settings_applied and token_usage_record
+    lines; a call written before the text of the same response."""
+    turn = {"turn_id": "t1"}
+    lines = [
+        _env("session_meta", {"session_id": UUID_171, "id": UUID_171, "timestamp": "2026-12-07T16:04:09.275Z",
+                              "cwd": "/home/u/calc", "originator": "codex_exec", "cli_version": "0.171.0",
+                              "source": "exec", "thread_source": "user", "model_provider": "workbench",
+                              "base_instructions": {"text": "You are Codex"}}),
+        _env("event_msg", {"type": "task_started", "turn_id": "t1", "model_context_window": 258400}),
+        _item({"type": "message", "role": "developer", "content": [{"type": "input_text",
+                                                                      "text": "<skills_instructions>..."}]}),
+        _msg("user", "<environment_context>\n  <cwd>/home/u/calc</cwd>\n</environment_context>"),
+        _env("world_state", {"full": True, "state": {"current_date": "2026-12-07", "environments": {}}}),
+        _env("turn_context", {"turn_id": "t1", "cwd": "/home/u/calc", "approval_policy": "never"}),
+        _env("event_msg", {"type": "thread_settings_applied", "thread_id": UUID_171,
+                           "thread_settings": {"model": "serpent", "model_provider_id": "workbench"}}),
+        _item({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Fix add() in calc.py"}],
+               "internal_chat_message_metadata_passthrough": turn}),
+        _env("event_msg", {"type": "item_completed", "thread_id": UUID_171, "turn_id": "t1",
+                           "item": {"type": "UserMessage", "id": "u1", "content": [
+                               {"type": "text", "text": "Fix add() in calc.py", "text_elements": []}]}}),
+        _item({"type": "function_call", "status": "completed", "id": "fc_call_0_0", "name": "exec_command",
+               "arguments": json.dumps({"cmd": "cat calc.py"}), "call_id": "call_0_0"}),
+        _env("event_msg", {"type": "item_completed", "item": {"type": "AgentMessage", "id": "m1",
+                                                               "content": [{"type": "Text", "text": "Let me look."}]}}),
+        _item({"type": "message", "status": "completed", "role": "assistant",
+               "content": [{"type": "output_text", "text": "Let me look.", "annotations": []}]}),
+        _env("token_usage_record", {"thread_id": UUID_171, "turn_id": "t1", "response_id": "resp_1"}),
+        _env("event_msg", {"type": "item_completed", "item": {"type": "CommandExecution", "id": "call_0_0",
+                                                               "command": ["/bin/bash", "-lc", "cat calc.py"]}}),
+        _item({"type": "function_call_output", "call_id": "call_0_0",
+               "output": "Chunk ID: f92063\nWall time: 0.0814 seconds\nProcess exited with code 0\n"
+                         "Original token count: 8\nOutput:\ndef add(a, b):\n    return a - b\n"}),
+        _env("event_msg", {"type": "token_count", "info": {"total_token_usage": {"input_tokens": 5335}}}),
+        _item({"type": "function_call", "status": "completed", "name": "exec_command", "call_id": "call_1_0",
+               "arguments": json.dumps({"cmd": "sed -i 's/a - b/a + b/' calc.py"})}),
+        _env("token_usage_record", {"thread_id": UUID_171, "turn_id": "t1", "response_id": "resp_2"}),
+        _item({"type": "function_call_output", "call_id": "call_1_0",
+               "output": "Chunk ID: a838ce\nWall time: 0.18 seconds\nProcess exited with code 0\nOutput:\n"}),
+        _item({"type": "message", "status": "completed", "role": "assistant",
+               "content": [{"type": "output_text", "text": "Fixed: add() now adds.", "annotations": []}]}),
+        _env("event_msg", {"type": "item_completed", "item": {"type": "AgentMessage", "id": "m2", "content": [
+            {"type": "Text", "text": "Fixed: add() now adds."}]}}),
+        _env("event_msg", {"type": "task_complete", "turn_id": "t1"}),
+    ]
+    path = root / "2026" / "12" / "07" / f"rollout-2026-12-07T16-04-09-{UUID_171}.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+def test_a_codex_0171_rollout_is_kept_with_its_prompt_steps_and_model(tmp_path):
+    rollout_0171(tmp_path)
+    found, stats = sessions(tmp_path)
+    assert len(found) == 1 and not stats.sessions
+    s = found[0]
+    assert [t.prompt for t in s.turns] == ["Fix add() in calc.py"]
+    assert [(st.text, [c.arguments["cmd"] for c in st.tool_calls]) for st in s.turns[0].steps] == [
+        ("Let me look.", ["cat calc.py"]), ("", ["sed -i 's/a - b/a + b/' calc.py"]), ("Fixed: add() now adds.", [])]
+    assert (s.id, s.directory, s.model, s.client_version) == (UUID_171, "/home/u/calc", "serpent", "0.171.0")
+    assert s.tool_calls[0].exit_code == 0 and s.tool_calls[0].output.endswith("return a - b\n")
+
+
+def test_codex_0171_line_kinds_are_known_not_counted_as_unknown(tmp_path):
+    rollout_0171(tmp_path)
+    _, stats = sessions(tmp_path)
+    assert not [r for r in stats.rows if "unknown" in r], stats.rows
+
+
+def test_a_rollout_with_both_prompt_kinds_takes_the_user_message_events_once(tmp_path):
+    path = rollout_0171(tmp_path)
+    lines = path.read_text().splitlines()
+    at = next(i for i, ln in enumerate(lines) if '"UserMessage"' in ln)
+    lines.insert(at, json.dumps(_env("event_msg", {"type": "user_message", "message": "Fix add() in calc.py"})))
+    path.write_text("\n".join(lines) + "\n")
+    assert [t.prompt for t in sessions(tmp_path)[0][0].turns] == ["Fix add() in calc.py"]
