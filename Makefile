@@ -8,6 +8,9 @@ SERVE_STAMP := $(VENV)/.serve-installed
 # llama-cpp-python compiles llama.cpp the first time (pip caches the wheel); its multimodal library is not needed here.
 SERVE_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 AGENT_STAMP := $(VENV)/.agent-installed
+# the real agent CLIs (opencode, Codex), pinned in agent/clients/package.json, installed from npm into .agents/
+AGENTS_DIR := .agents
+AGENTS_STAMP := $(AGENTS_DIR)/.installed
 
 NAME ?=
 DB ?=
@@ -58,10 +61,11 @@ train_cmd = $(if $(LAUNCH),$(VENV)/bin/accelerate launch --config_file $(accel_f
 check_launch = $(if $(LAUNCH),@test -f $(accel_file) || { echo "LAUNCH=$(LAUNCH): no $(accel_file) (ddp, fsdp, zero2, zero3 or a .yaml path)"; exit 2; })
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup serve-setup serve serve-check serve-reload extract data-report analyze show compare export-jsonl train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check replay-check demo test clean-demo
+.PHONY: help setup agents-setup serve-setup serve serve-check serve-reload extract data-report analyze show compare export-jsonl train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check replay-check demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
+	@echo "make agents-setup               the real agent CLIs, pinned (opencode, Codex) from npm -> .agents/"
 	@echo "make extract [DB=...] [CLAUDE_DIR=...] [CODEX_DIR=...] [SWE_DIR=... SWE_REPORTS=... RESOLVED_ONLY=1] [OPENCODE_STORAGE=...] [OPENCODE_EXPORT=...] [DATA=...]"
 	@echo "                                 agent logs -> data/<specialist>/ (no source named: every default location)"
 	@echo "make data-report                 counts, lengths, tools, outcomes, plots -> reports/data/"
@@ -119,6 +123,18 @@ serve-reload: $(SERVE_STAMP)
 
 # Each source variable may name several paths: DB="a.db b.db" reads both stores.
 # the agent extra (mini-swe-agent): only agent runs and the tests need it; they serve models with the serve extra
+# node and npm from Debian where missing (root, as CI is); npm's cache (~/.npm) makes a reinstall quick
+$(AGENTS_STAMP): agent/clients/package.json
+	@command -v npm >/dev/null || { echo "== node and npm from Debian (apt-get install nodejs npm)"; \
+		apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; } || \
+		{ echo "make agents-setup: npm is missing and could not be installed: install Node.js 20+ and npm"; exit 2; }
+	mkdir -p $(AGENTS_DIR)
+	cp agent/clients/package.json $(AGENTS_DIR)/package.json
+	cd $(AGENTS_DIR) && npm install --no-audit --no-fund --no-package-lock --loglevel=error
+	touch $(AGENTS_STAMP)
+
+agents-setup: $(AGENTS_STAMP)
+
 $(AGENT_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,agent]'
 	touch $(AGENT_STAMP)
@@ -235,7 +251,7 @@ demo: $(STAMP)
 	$(PY) -m eval --summary $(DEMO) $(ARGS)
 
 test: export HF_HUB_OFFLINE := 1
-test: $(STAMP) $(SERVE_STAMP) $(AGENT_STAMP)
+test: $(STAMP) $(SERVE_STAMP) $(AGENT_STAMP) $(AGENTS_STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
 clean-demo:

@@ -1,0 +1,64 @@
+"""The real coding-agent CLIs (opencode, Codex), pinned in agent/clients/package.json and installed by
+`make agents-setup` into .agents/; their private homes, so that nothing of the user's ~/.config or ~/.codex is read
+or written by a run."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PINS_FILE = Path(__file__).resolve().parent / "clients" / "package.json"
+PACKAGES = {"opencode": "opencode-ai", "codex": "@openai/codex"}
+# opencode offline and quiet: no models catalogue fetch, no self-update, no LSP downloads, no session sharing
+OPENCODE_OFFLINE = {"OPENCODE_DISABLE_MODELS_FETCH": "1", "OPENCODE_DISABLE_AUTOUPDATE": "1",
+                    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1", "OPENCODE_DISABLE_SHARE": "1"}
+
+
+class ClientError(RuntimeError):
+    """A client that is not installed or not usable; one line for the user."""
+
+
+def install_dir() -> Path:
+    return Path(os.environ.get("WORKBENCH_AGENTS_DIR") or REPO / ".agents")
+
+
+def pinned(client: str) -> str:
+    """The pinned version of a client (`opencode` or `codex`)."""
+    deps = json.loads(PINS_FILE.read_text())["dependencies"]
+    return deps[PACKAGES[client]]
+
+
+def binary(client: str) -> Path:
+    """The installed client's executable; ClientError when `make agents-setup` has not installed it."""
+    exe = install_dir() / "node_modules" / ".bin" / client
+    if not exe.exists():
+        raise ClientError(f"{client} is not installed at {exe}: run `make agents-setup` (npm installs "
+                          f"{PACKAGES[client]}@{pinned(client)} into {install_dir()})")
+    return exe
+
+
+def private_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Variables for a client run whose home, config, data and cache folders are all under `home`: opencode writes
+    its store to <home>/.local/share/opencode/opencode.db, Codex its rollouts to <home>/.codex/sessions/."""
+    home = Path(home)
+    dirs = {"HOME": home, "XDG_CONFIG_HOME": home / ".config", "XDG_DATA_HOME": home / ".local" / "share",
+            "XDG_CACHE_HOME": home / ".cache", "XDG_STATE_HOME": home / ".local" / "state",
+            "CODEX_HOME": home / ".codex"}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCODE_", "CODEX_", "OPENAI_"))}
+    env.update({k: str(v) for k, v in dirs.items()}, **OPENCODE_OFFLINE)
+    env.pop("XDG_RUNTIME_DIR", None)
+    env.update(extra or {})
+    return env
+
+
+def opencode_db(home: Path) -> Path:
+    """Where opencode, run with private_env(home), keeps its store."""
+    return Path(home) / ".local" / "share" / "opencode" / "opencode.db"
+
+
+def codex_sessions(home: Path) -> Path:
+    """Where Codex, run with private_env(home), writes its rollouts."""
+    return Path(home) / ".codex" / "sessions"
