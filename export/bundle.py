@@ -353,14 +353,14 @@ def main(argv: list[str] | None = None) -> int:
         vllm = (f"{scripts[0]} (vLLM, all adapters)" if len(scripts) == 1 else
                 f"{', '.join(map(str, scripts))} (vLLM, one per base)")
         print(f"serving: {vllm}, {root}/<name>/Modelfile (Ollama), {root}/<name>/adapter.gguf (llama.cpp --lora)")
-        from export.agents import write_agent_configs
+        from export.agents import served_limits, write_agent_configs
 
         exported = [{"name": m["specialist"], "language": m["language"],
                      "system_prompt": cfglib.specialist(m["specialist"], overlay=a.overlay).system_prompt}
                     for m in every if m.get("specialist") in cfglib.specialist_names()]
         agents = write_agent_configs(root, specs[0].config.get("serve") or {}, specs[0].config["model"]["model_name_or_path"],
-                                     exported)
-        print(f"agents: {agents}/ (opencode.json, codex-config.toml, mini-swe-agent/) for `make serve`")
+                                     exported, served_limits(specs[0].config))
+        print(f"agents: {agents}/ (opencode.json, codex/, litellm-bridge.yaml, mini-swe-agent/) for `make serve`")
     except ConfigError as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 2

@@ -244,9 +244,9 @@ def _rows_digest(message_rows: list[tuple], part_rows: list[tuple]) -> bytes:
         return d if d.__class__ is bytes else d.encode("utf-8", "surrogatepass")  # (a UTF-16 store: text)
 
     h = hashlib.sha256()
-    h.update(b"".join(data(r[9]) for r in message_rows if r[9] is not None))
+    h.update(b"".join(data(r[10]) for r in message_rows if r[10] is not None))
     h.update(b"".join(data(r[1]) for r in part_rows if r[1] is not None))
-    h.update(pickle.dumps([(r[:9], None if r[9] is None else len(r[9])) for r in message_rows], protocol=4))
+    h.update(pickle.dumps([(r[:10], None if r[10] is None else len(r[10])) for r in message_rows], protocol=4))
     # the parts' message ids (NUL-separated: an id has no NUL) and their data's lengths (-1: NULL)
     h.update("\0".join([str(r[0]) for r in part_rows]).encode("utf-8", "surrogatepass"))
     h.update(array("q", [-1 if r[1] is None else len(r[1]) for r in part_rows]).tobytes())
@@ -277,7 +277,7 @@ def _range_queries(conn: sqlite3.Connection, first: str | None, last: str | None
     # session's columns on each of its parts' rows: a third of the reading time.)
     qm = f"""
         SELECT m.session_id, s.id, s.parent_id, s.directory, s.title, s.time_created, {pick('agent')}, {pick('model')},
-               m.id, {blob('m.data')}
+               {pick('version')}, m.id, {blob('m.data')}
         FROM message m
         LEFT JOIN session s ON s.id = m.session_id
         {where}
@@ -314,9 +314,9 @@ def read_range(conn: sqlite3.Connection, first: str | None, last: str | None, op
                     s = _guarded_build(current_meta, messages, opts, stats)
                     if s is not None:
                         yield s
-                current, current_meta, messages = sid, row[1:8], []
-            mid = row[8]
-            data = _loads(row[9])
+                current, current_meta, messages = sid, row[1:9], []
+            mid = row[9]
+            data = _loads(row[10])
             if data is None:
                 stats.skip("malformed message rows", sid)
             parts = []
@@ -364,7 +364,7 @@ def build_session(meta, messages, opts: ReadOptions, stats: ReadStats, default_a
     """One session from its messages. The agent is judged per message (opencode's Tab switches plan <-> build
     within a session): the steps of the configured agents are kept, the others counted. default_agent: the
     agent of a store older than agents (v0.x: every session was a build session)."""
-    sid, parent_id, directory, title, time_created, col_agent, col_model = meta
+    sid, parent_id, directory, title, time_created, col_agent, col_model, version = meta
     if sid is None:
         stats.skip("messages without a session row", None, len(messages))
         return None
@@ -374,7 +374,8 @@ def build_session(meta, messages, opts: ReadOptions, stats: ReadStats, default_a
         stats.skip_session("subagent sessions", sid)
         return None
     session = Session(id=sid, source="opencode", agent=agent, directory=directory or "", title=title or "",
-                      time_created=int(time_created or 0), parent_id=parent_id, model=_model_name(col_model))
+                      time_created=int(time_created or 0), parent_id=parent_id, model=_model_name(col_model),
+                      client_version=version if isinstance(version, str) and version else None)
     turn: Turn | None = None
     turn_agent = agent  # the agent the user's message went to; an assistant message may name its own
     kept_agents: list[str] = []

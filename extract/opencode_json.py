@@ -25,7 +25,8 @@ def _str(v: Any) -> str | None:
 def _meta(sid: str, info: dict) -> tuple:
     time = info.get("time") if isinstance(info.get("time"), dict) else {}
     created = time.get("created") if isinstance(time.get("created"), (int, float)) else None
-    return (sid, _str(info.get("parentID")), _str(info.get("directory")), _str(info.get("title")), created, None, None)
+    return (sid, _str(info.get("parentID")), _str(info.get("directory")), _str(info.get("title")), created, None, None,
+            _str(info.get("version")))
 
 
 def _build(meta, messages, opts: ReadOptions, stats: ReadStats, source: str, default_agent: str | None = None):

@@ -101,8 +101,7 @@ def test_export_all_writes_agent_configs_naming_every_specialist(flow):
     assert set(SPECIALISTS) <= set(opencode["provider"]["workbench"]["models"])
     assert {a["model"] for a in opencode["agent"].values()} == {f"workbench/{n}" for n in SPECIALISTS}
     assert opencode["provider"]["workbench"]["options"]["baseURL"] == "http://127.0.0.1:8000/v1"
-    codex = (agents / "codex-config.toml").read_text()
-    assert all(f"[profiles.{n}]" in codex for n in SPECIALISTS)
+    assert all((agents / "codex" / f"{n}.config.toml").is_file() for n in SPECIALISTS)
     assert set(SPECIALISTS) <= {p.stem for p in (agents / "mini-swe-agent").glob("*.yaml")}
 
 

@@ -14,9 +14,12 @@ SPECIALISTS = [{"name": "oxidizer", "language": "rust", "system_prompt": "You ar
 URL = "http://127.0.0.1:8123/v1"
 
 
-def written(tmp_path, host="127.0.0.1"):
+LIMITS = {"context": 32768, "output": 1024}
+
+
+def written(tmp_path, host="127.0.0.1", limits=LIMITS):
     return write_agent_configs(tmp_path, {"host": host, "port": 8123}, "Qwen/Qwen2.5-Coder-1.5B-Instruct",
-                               SPECIALISTS)
+                               SPECIALISTS, limits)
 
 
 def test_opencode_has_a_provider_at_the_server_with_every_model(tmp_path):
@@ -35,12 +38,43 @@ def test_opencode_has_one_build_agent_per_language_with_its_specialist_and_promp
     assert all(a["mode"] == "primary" for a in agents.values())
 
 
-def test_codex_has_the_provider_and_one_profile_per_specialist(tmp_path):
-    cfg = tomllib.loads((written(tmp_path) / "codex-config.toml").read_text())
-    assert cfg["model_providers"]["workbench"]["base_url"] == URL
-    assert cfg["model_providers"]["workbench"]["wire_api"] == "responses"
-    assert {"oxidizer", "prism", "serpent", "base", "auto"} <= set(cfg["profiles"])
-    assert cfg["profiles"]["serpent"] == {"model_provider": "workbench", "model": "serpent"}
+def test_opencode_models_carry_the_served_context_and_reply_length(tmp_path):
+    models = json.loads((written(tmp_path) / "opencode.json").read_text())["provider"]["workbench"]["models"]
+    assert all(m["limit"] == {"context": 32768, "output": 1024} for m in models.values())
+    unknown = json.loads((written(tmp_path / "u", limits=None) / "opencode.json").read_text())
+    assert not any("limit" in m for m in unknown["provider"]["workbench"]["models"].values())
+
+
+def test_codex_has_the_provider_at_the_bridge_and_one_config_per_served_name(tmp_path):
+    folder = written(tmp_path) / "codex"
+    cfg = tomllib.loads((folder / "config.toml").read_text())
+    provider = cfg["model_providers"]["workbench"]
+    assert provider["base_url"] == "http://127.0.0.1:8001/v1" and provider["wire_api"] == "responses"
+    assert provider["env_key"] == "WORKBENCH_BRIDGE_KEY" and "profiles" not in cfg  # 0.171 refuses [profiles.*]
+    assert sorted(p.name for p in folder.glob("*.config.toml")) == [
+        f"{n}.config.toml" for n in ("auto", "base", "oxidizer", "prism", "serpent")]
+    assert tomllib.loads((folder / "serpent.config.toml").read_text()) == {
+        "model_provider": "workbench", "model": "serpent", "model_context_window": 32768}
+
+
+def test_the_bridge_config_sends_every_served_name_to_the_server_through_litellms_translation(tmp_path):
+    cfg = yaml.safe_load((written(tmp_path) / "litellm-bridge.yaml").read_text())
+    names = {m["model_name"]: m["litellm_params"] for m in cfg["model_list"]}
+    assert set(names) == {"auto", "base", "oxidizer", "prism", "serpent"}
+    assert names["serpent"] == {"model": "custom_openai/serpent", "api_base": URL, "api_key": "none"}
+    assert cfg["general_settings"]["master_key"] == "os.environ/WORKBENCH_BRIDGE_KEY"
+
+
+def test_the_served_context_is_n_ctx_else_the_bases_own(tmp_path):
+    from export.agents import served_limits
+
+    (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))
+    cfg = {"serve": {"n_ctx": 0}, "model": {"model_name_or_path": str(tmp_path)}, "agent": {"max_tokens": 1024}}
+    assert served_limits(cfg) == {"context": 4096, "output": 1024}
+    cfg["serve"]["n_ctx"] = 2048
+    assert served_limits(cfg) == {"context": 2048, "output": 512}  # a reply takes at most a quarter
+    cfg.update(serve={"n_ctx": 0}, model={"model_name_or_path": str(tmp_path / "nowhere")})
+    assert served_limits(cfg) is None
 
 
 def test_mini_swe_agent_has_one_model_config_per_served_name(tmp_path):
