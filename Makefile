@@ -61,7 +61,7 @@ train_cmd = $(if $(LAUNCH),$(VENV)/bin/accelerate launch --config_file $(accel_f
 check_launch = $(if $(LAUNCH),@test -f $(accel_file) || { echo "LAUNCH=$(LAUNCH): no $(accel_file) (ddp, fsdp, zero2, zero3 or a .yaml path)"; exit 2; })
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup agents-setup serve-setup serve serve-check serve-reload extract data-report analyze show compare export-jsonl train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check replay-check demo test clean-demo
+.PHONY: help setup agents-setup serve-setup serve serve-check serve-reload extract data-report analyze show compare export-jsonl train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check replay-check capture-toolset demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
@@ -88,6 +88,7 @@ help:
 	@echo "make generate NAME=serpent|ENDPOINT=url MODEL=m [TASKS=...] [WORKERS=2] [RUNS=4] [TEMPERATURE=0.7] [OUT=dir]"
 	@echo "                                 judged trajectories -> runs/<name>/ (resumable; make extract SWE_DIR=runs/<name>)"
 	@echo "make agent-check [TASKS=python]  every bundled task: unfixed fails, the reference fix passes"
+	@echo "make capture-toolset            what opencode (pinned) sends per build-<lang> agent -> extract/toolsets/"
 	@echo "make replay-check NAME=serpent   which held-out opencode sessions TASKS=replay can replay, why not the others"
 	@echo "make demo                       the whole flow on a bundled sample store and a tiny offline model"
 	@echo "make test                       the test suite, end-to-end flow included (ARGS='-m \"not slow\"' skips it)"
@@ -156,6 +157,10 @@ generate: $(AGENT_STAMP) $(SERVE_STAMP)
 
 agent-check: $(AGENT_STAMP)
 	$(PY) -m agent check $(agent_tasks)
+
+# what the installed opencode sends for each build-<lang> agent -> extract/toolsets/opencode-<version>.json
+capture-toolset: $(AGENTS_STAMP) $(STAMP)
+	$(PY) -m agent capture $(overlay) $(ARGS)
 
 replay-check: $(AGENT_STAMP)
 	@test -n "$(NAME)" || { echo "usage: make replay-check NAME=<specialist>"; exit 2; }

@@ -7,6 +7,7 @@
     python -m agent check [--tasks python]       # every bundled task: unfixed fails, reference fix passes
     python -m agent eval serpent --tasks replay  # base vs serpent on serpent's held-out opencode sessions, replayed
     python -m agent replay-check serpent         # which held-out sessions can be replayed, and why not the others
+    python -m agent capture                      # what opencode sends per build-<lang> agent -> extract/toolsets/
     python -m agent swebench tasks.jsonl --endpoint URL --model NAME --out runs/swe   # needs Docker
 
 Model servers: `agent.endpoint` (or --endpoint) names any OpenAI-compatible server, where the base is
@@ -201,6 +202,20 @@ def cmd_check(a, overrides: list[str]) -> int:
     return 1 if bad else 0
 
 
+def cmd_capture(a, overrides: list[str]) -> int:
+    """What the installed opencode sends for each build-<lang> agent -> extract/toolsets/opencode-<version>.json."""
+    from export.agents import served_limits
+    from extract.toolsets import FOLDER
+
+    from .opencode import capture
+
+    cfg = cfglib.load(overlay=a.overlay, overrides=overrides)
+    sps = cfglib.specialists(overlay=a.overlay, overrides=overrides)
+    dest = capture(sps, cfg["model"]["model_name_or_path"], Path(a.out or FOLDER), limits=served_limits(cfg))
+    print(f"capture: what opencode sends for {len(sps)} agents -> {dest}", flush=True)
+    return 0
+
+
 def cmd_swebench(a, overrides: list[str]) -> int:
     from .swebench import run_swebench
 
@@ -227,13 +242,17 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("replay-check", help="which held-out opencode sessions can be replayed (TASKS=replay), why "
                                             "the others cannot; no model runs")
     r.add_argument("names", nargs="*", metavar="NAME|KEY=VALUE")
+    cap = sub.add_parser("capture", help="what the installed opencode sends for each build-<lang> agent (system "
+                                           "prompt, tool schemas) -> extract/toolsets/opencode-<version>.json")
+    cap.add_argument("names", nargs="*", metavar="KEY=VALUE")
+    cap.add_argument("--out", default=None, help="folder (default extract/toolsets/)")
     s = sub.add_parser("swebench", help="a SWE-bench-format task file through mini-swe-agent's runner (Docker)")
     s.add_argument("file")
     s.add_argument("--model", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--workers", type=int, default=1)
     s.add_argument("extra", nargs="*", metavar="KEY=VALUE", help="mini-swe-agent config overrides")
-    for sp in (e, g, c, s, r):
+    for sp in (e, g, c, s, r, cap):
         sp.add_argument("--overlay", default=None, help="config overlay, e.g. configs/demo.yaml")
         sp.add_argument("--tasks", default=None, help="a bundled suite (python, rust, typescript, ruby, swift), a "
                         "folder, or replay (eval: the specialist's held-out opencode sessions)")
@@ -241,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     for sp in (e, g, s):
         sp.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL (default agent.endpoint)")
     a, rest = p.parse_known_args(argv)  # KEY=VALUE after an option (make's `--overlay X $(ARGS)`) lands in rest
-    late = [x for x in rest if "=" in x and not x.startswith("-")] if a.cmd in ("eval", "generate", "replay-check") else []
+    late = ([x for x in rest if "=" in x and not x.startswith("-")]
+            if a.cmd in ("eval", "generate", "replay-check", "capture") else [])
     if len(late) < len(rest):
         p.error(f"unrecognized arguments: {' '.join(x for x in rest if x not in late)}")
     items = (getattr(a, "names", []) or []) + late
@@ -253,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         a.name = a.names[0] if a.names else None
     try:
         return {"eval": cmd_eval, "generate": cmd_generate, "check": cmd_check, "swebench": cmd_swebench,
-                "replay-check": cmd_replay_check}[a.cmd](
+                "replay-check": cmd_replay_check, "capture": cmd_capture}[a.cmd](
             a, overrides)
     except (ConfigError, AgentError, TaskError, RuntimeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -27,6 +27,7 @@ COLUMNS = {
     "failed_commands": "int32",
     "tool_errors": "int32",
     "origin": "string",  # "real": a logged session; "generated": a trajectory we produced (train side only)
+    "toolset": "string",  # the system prompt and tools the row got: a captured set (opencode-1.18.33) or "fixed"
 }
 
 

@@ -47,6 +47,9 @@ def code_digest() -> bytes:
         for path in sorted((_ROOT / folder).glob("*.py")):
             h.update(f"\0{folder}/{path.name}\0".encode())
             h.update(path.read_bytes())
+    for path in sorted((_ROOT / "extract" / "toolsets").glob("*.json")):  # the captured sets rows are built with
+        h.update(f"\0toolsets/{path.name}\0".encode())
+        h.update(path.read_bytes())
     for name in _LIBRARIES:
         try:
             version = metadata.version(name)

@@ -73,6 +73,7 @@ class Report:
     kept_rows: Counter = field(default_factory=Counter)  # rows skipped inside the sessions that were kept
     units: Counter = field(default_factory=Counter)  # units of work: "worked", "reused" (from the cache)
     cache: str | None = None  # the cache's folder for this output (None: no cache this run)
+    toolsets: Counter = field(default_factory=Counter)  # rows per system prompt and tool set (captured, or "fixed")
 
 
 def run(s: Settings, progress: bool = True) -> dict[str, Any]:
@@ -173,7 +174,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
                     k, s.test_fraction, s.val_fraction, recent_after=cutoff, val_after=val_cutoff,
                     templates=templates)
                 ledger[k.source][session_id] = {"specialist": sp_name, "side": split, "hash": h[:16],
-                                                "origin": k.origin}
+                                                "origin": k.origin, "toolset": k.toolset}
+                report.toolsets[k.toolset] += len(k.rows)
                 w = writers.get(sp_name) or writers.setdefault(sp_name, SpecialistWriter(staging, sp_name))
                 fp = fingerprints.setdefault(sp_name, hashlib.sha256())
                 wstats[sp_name].add(k.wstats)
@@ -422,6 +424,9 @@ def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: f
         "reader_counts": {k: v for k, v in sorted(stats.counts.items()) if k not in ("sessions seen", "tool outputs cut")},
         "outcomes": {k: sum(v.get(f"outcome_{k}", 0) for v in report.per_specialist.values()) for k in OUTCOMES},
         "duplicates_removed": report.duplicates_removed,
+        # rows per system prompt and tool set: a captured set (the session's opencode version), or "fixed" (the
+        # fallback: a version with no captured set, or another agent's logs)
+        "toolsets": dict(sorted(report.toolsets.items())),
         "units": {"worked": report.units["worked"], "reused": report.units["reused"],
                   "cache": report.cache},
         "redactions": dict(sorted(report.redactions.items())),
@@ -457,6 +462,9 @@ def summary_table(manifest: dict[str, Any]) -> str:
         *([f"rows skipped outside the kept sessions (orphans, sessions left out): " + ", ".join(f"{k}: {v}" for k, v in elsewhere.items())]
           if elsewhere else []),
         f"redactions: {red}",
+        *([f"system prompt and tools (rows): " + ", ".join(f"{k} {v}" for k, v in manifest["toolsets"].items())
+           + (" (fixed: no captured set for the session's client version, see extract/toolsets/)"
+              if "fixed" in manifest["toolsets"] else "")] if manifest.get("toolsets") else []),
         *([f"units of work: {u['worked']} worked, {u['reused']} taken from the cache ({u['cache']})"]
           if (u := manifest.get("units")) and u.get("cache") else []),
         "steps are assistant steps (one model response each: its text and tool calls); a turn is a user prompt "

@@ -35,7 +35,8 @@ from .outcome import assess
 from .records import Session
 from .redact import Redactor, leaks, redact_session
 from .split import content_hash, first_prompt, prompt_keys, shingles, task_digest
-from .tools import toolset_for
+from .tools import minimal_schema, toolset_for
+from .toolsets import FIXED, agent_set, label, opencode_date, render
 from .windows import WindowStats, Windower
 from .writer import encode_json
 
@@ -104,9 +105,9 @@ def process_session(session: Session, st: State) -> tuple:
     used: dict[str, list[dict]] = defaultdict(list)
     for c in session.tool_calls:
         used[c.name].append(c.arguments)
-    tools = toolset_for(used, session.toolset, session.source)
+    system, tools, toolset = served_set(session, sp, used)
     ws = WindowStats()
-    windows = Windower(sp.system_prompt, tools, st.window_tokens, st.count).windows(session, ws)
+    windows = Windower(system, tools, st.window_tokens, st.count).windows(session, ws)
     tools_json = [encode_json(t) for t in tools]
     started = datetime.fromtimestamp(session.time_created / 1000, tz=timezone.utc).isoformat()
     origin = getattr(session, "origin", "real")
@@ -119,7 +120,7 @@ def process_session(session: Session, st: State) -> tuple:
                "window_count": len(windows), "first_turn": win.first_turn, "steps": win.n_steps,
                "est_tokens": win.tokens, "outcome": outcome.label,
                "failed_commands": outcome.failed_commands, "tool_errors": outcome.tool_errors,
-               "origin": origin}
+               "origin": origin, "toolset": toolset}
         encoded = json.dumps(row, sort_keys=True, ensure_ascii=False).encode()
         row["messages"] = [encode_json(m) for m in win.messages]
         row["tools"] = tools_json
@@ -127,8 +128,30 @@ def process_session(session: Session, st: State) -> tuple:
     kept = Kept(specialist=sp.name, source=session.source, origin=origin, time_created=session.time_created,
                 task=session.task, prompt_keys=prompt_keys(session) if not session.task else None,
                 tool_calls=len(session.tool_calls), tool_errors=outcome.tool_errors, outcome=outcome.label,
-                wstats=ws, rows=rows)
+                wstats=ws, rows=rows, toolset=toolset)
     return ("keep", session.id, h, counts, kept)
+
+
+OPENCODE_SOURCES = ("opencode", "opencode-json", "opencode-export")
+
+
+def served_set(session: Session, sp, used: dict[str, list[dict]]) -> tuple[str, list[dict], str]:
+    """(system prompt, tools, the set's name) a session's rows train on: what the specialist's agent sends when
+    served (the captured set of the session's opencode version, extract/toolsets.py), else the specialist's prompt
+    and the fixed set (extract/tools.py). Tools the session used that the set lacks (MCP, plugins) are added."""
+    from export.agents import agent_name
+
+    from .toolsets import for_version
+
+    captured = for_version("opencode", session.client_version) if session.source in OPENCODE_SOURCES else None
+    agent = agent_set(captured, agent_name(sp.language)) if captured else None
+    if agent is None:
+        return sp.system_prompt, toolset_for(used, session.toolset, session.source), FIXED
+    system = render(agent["system"], prompt=sp.system_prompt, model=sp.name, directory=session.directory,
+                    date=opencode_date(session.time_created))
+    names = {t["function"]["name"] for t in agent["tools"]}
+    tools = list(agent["tools"]) + [minimal_schema(n, used[n]) for n in sorted(used) if n not in names]
+    return system, tools, label(captured)
 
 
 @dataclass
@@ -145,6 +168,7 @@ class Kept:
     outcome: str
     wstats: WindowStats
     rows: list[tuple[bytes, dict]]  # (the row's JSON with the stand-in id, for the fingerprint; the row)
+    toolset: str = FIXED  # the captured set its rows got (extract/toolsets.py), or "fixed"
 
 
 def run_unit(unit: tuple) -> UnitResult:

@@ -15,7 +15,7 @@ from extract_support import add_session, extract, manifest, new_store, rows, tre
 
 COLUMNS = ["messages", "tools", "session_id", "language", "specialist", "source", "agent", "model", "title",
            "project_dir", "started_at", "window_index", "window_count", "first_turn", "steps", "est_tokens",
-           "outcome", "failed_commands", "tool_errors", "origin"]
+           "outcome", "failed_commands", "tool_errors", "origin", "toolset"]
 
 
 TASKS = ["Fix the crash", "Add a flag", "Speed up parsing", "Rename the module", "Handle empty input",

@@ -1,0 +1,150 @@
+"""The real opencode CLI as the agent: `opencode run --agent build-<lang> --format json` in a private home, with the
+opencode.json `make export` writes (only its server address changed); and the capture of what it sends."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import clients
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    events: list[dict[str, Any]]  # opencode's --format json lines
+    stderr: str
+    wall_s: float
+    timed_out: bool = False
+
+    @property
+    def session_id(self) -> str | None:
+        return next((e.get("sessionID") for e in self.events if e.get("sessionID")), None)
+
+    def steps(self) -> int:
+        return sum(e.get("type") == "step_finish" for e in self.events)
+
+    def tokens(self) -> dict[str, int]:
+        total = {"prompt_tokens": 0, "completion_tokens": 0}
+        for e in self.events:
+            t = (e.get("part") or {}).get("tokens") if e.get("type") == "step_finish" else None
+            if isinstance(t, dict):
+                total["prompt_tokens"] += int(t.get("input") or 0)
+                total["completion_tokens"] += int(t.get("output") or 0)
+        return total
+
+    def error(self) -> str:
+        errs = [e for e in self.events if e.get("type") == "error"]
+        if errs:
+            return json.dumps(errs[-1].get("error") or errs[-1], ensure_ascii=False)[:500]
+        return "" if self.returncode == 0 else (self.stderr.strip().splitlines() or [f"exit {self.returncode}"])[-1]
+
+
+def write_config(home: Path, config: dict[str, Any]) -> Path:
+    """The opencode.json for a private home: $XDG_CONFIG_HOME/opencode/opencode.json, where opencode reads it."""
+    path = Path(home) / ".config" / "opencode" / "opencode.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+def with_url(config: dict[str, Any], url: str) -> dict[str, Any]:
+    """The generated opencode.json with only the provider's server address changed."""
+    from export.agents import PROVIDER
+
+    cfg = json.loads(json.dumps(config))
+    cfg["provider"][PROVIDER]["options"]["baseURL"] = url
+    return cfg
+
+
+def run(agent: str, prompt: str, work: Path, home: Path, *, timeout: float = 600,
+        extra_env: dict[str, str] | None = None) -> RunResult:
+    """One non-interactive session: `opencode run --agent AGENT --format json <prompt words>` in `work`. The prompt
+    goes as words (one quoted argument would keep its quotes in the stored prompt)."""
+    env = clients.private_env(home, {"PWD": str(work), **(extra_env or {})})  # opencode takes its directory from PWD
+    cmd = [str(clients.binary("opencode")), "run", "--agent", agent, "--format", "json", *prompt.split()]
+    start = time.monotonic()
+    try:
+        p = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        rc, out, err, timed_out = p.returncode, p.stdout, p.stderr, False
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout or ""
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr or ""
+        rc, timed_out = -9, True
+    events = []
+    for line in out.splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            events.append(obj)
+    return RunResult(rc, events, err, round(time.monotonic() - start, 2), timed_out)
+
+
+def capture(specialists: list[Any], base: str, out_folder: Path, *, limits: dict[str, int] | None = None,
+            timeout: float = 300) -> Path:
+    """Run the installed opencode once per build-<lang> agent against a recording server; write what it sent (the
+    system prompt as a template, the tool schemas) to out_folder/opencode-<version>.json."""
+    from export.agents import agent_name, opencode as opencode_config
+    from extract.toolsets import opencode_date, template_of
+
+    from .capture import Recorder, RecordingServer, Reply
+
+    version = clients.pinned("opencode")
+    got = subprocess.run([str(clients.binary("opencode")), "--version"], capture_output=True, text=True,
+                         env=clients.private_env(Path(tempfile.mkdtemp(prefix="opencode-version-"))))
+    if got.stdout.strip() != version:
+        raise clients.ClientError(f"opencode --version says {got.stdout.strip()!r}, the pin is {version}: run "
+                                  f"`make agents-setup`")
+    sps = [{"name": sp.name, "language": sp.language, "system_prompt": sp.system_prompt} for sp in specialists]
+    agents: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="opencode-capture-") as tmp:
+        for sp in sps:
+            rec = Recorder(script=[Reply("Done.")], models=[sp["name"]])
+            work = Path(tmp) / "work"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+            with RecordingServer(rec) as srv:
+                home = Path(tmp) / f"home-{sp['name']}"
+                write_config(home, opencode_config(srv.base_url, sps, base, limits))
+                name = agent_name(sp["language"])
+                res = run(name, "Say done.", work, home, timeout=timeout)
+            asked = rec.agent_requests()
+            if not asked:
+                raise clients.ClientError(f"opencode run --agent {name} sent no request with tools (exit "
+                                          f"{res.returncode}): {res.error() or res.stderr[-300:]}")
+            body = asked[0]
+            system = "\n".join(m["content"] for m in body["messages"] if m.get("role") == "system"
+                               and isinstance(m.get("content"), str))
+            day = opencode_date(int(time.time() * 1000))
+            agents[name] = {"specialist": sp["name"], "language": sp["language"],
+                            "system": template_of(system, prompt=sp["system_prompt"], model=sp["name"],
+                                                  directory=str(work), date=day),
+                            "tools": body.get("tools") or [],
+                            "request": {k: v for k, v in body.items() if k not in ("messages", "tools", "model")}}
+    # what every agent shares is kept once (the tools, the prompt's template); an agent keeps what is its own
+    shared = {k: next(iter(agents.values()))[k] for k in ("system", "tools")
+              if len({json.dumps(a[k], sort_keys=True) for a in agents.values()}) == 1}
+    for a in agents.values():
+        for k in shared:
+            del a[k]
+    out_folder.mkdir(parents=True, exist_ok=True)
+    dest = out_folder / f"opencode-{version}.json"
+    data = {"client": "opencode", "version": version,
+            "captured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+            "how": "make capture-toolset: opencode run --agent build-<lang> against a recording server "
+                   "(agent/capture.py); {prompt} {model} {directory} {date} are filled per session",
+            **shared, "agents": agents}
+    tmp_file = dest.with_name(f".{dest.name}.tmp")
+    tmp_file.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    tmp_file.replace(dest)
+    return dest
