@@ -9,6 +9,7 @@ SERVE_STAMP := $(VENV)/.serve-installed
 SERVE_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 AGENT_STAMP := $(VENV)/.agent-installed
 # the real agent CLIs (opencode, Codex), pinned in agent/clients/package.json, installed from npm into .agents/
+BRIDGE_STAMP := $(VENV)/.bridge-installed
 AGENTS_DIR := .agents
 AGENTS_STAMP := $(AGENTS_DIR)/.installed
 
@@ -61,7 +62,7 @@ train_cmd = $(if $(LAUNCH),$(VENV)/bin/accelerate launch --config_file $(accel_f
 check_launch = $(if $(LAUNCH),@test -f $(accel_file) || { echo "LAUNCH=$(LAUNCH): no $(accel_file) (ddp, fsdp, zero2, zero3 or a .yaml path)"; exit 2; })
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup agents-setup serve-setup serve serve-check serve-reload extract data-report analyze show compare export-jsonl train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check replay-check capture-toolset demo test clean-demo
+.PHONY: help setup agents-setup serve-setup serve serve-bridge serve-check serve-reload extract data-report analyze show compare export-jsonl train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check replay-check capture-toolset demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
@@ -81,6 +82,7 @@ help:
 	@echo "make promote NAME=serpent CYCLE=<time> [FORCE=1]   adopt a staged candidate (the one before is kept)"
 	@echo "make rollback NAME=serpent       the adapter before the last promotion, back"
 	@echo "make serve [HOST=127.0.0.1] [PORT=8000] [MODELS=serpent,base]   the base + every export, OpenAI API, Ctrl-C stops"
+	@echo "make serve-bridge [PORT=8001]   Codex's Responses API (LiteLLM's proxy) in front of make serve"
 	@echo "make serve-check [URL=...]      a chat with a tool to every served model: answered, tool call parsed, latency"
 	@echo "make serve-reload [URL=...]     the running server re-reads the exports (a new or promoted adapter)"
 	@echo "make agent-eval NAME=serpent [TASKS=python|dir] [ENDPOINT=url]   mini-swe-agent: base vs specialist on tasks"
@@ -118,6 +120,14 @@ serve: $(SERVE_STAMP)
 
 serve-check: $(SERVE_STAMP)
 	$(PY) -m serve check $(serve_address) $(if $(URL),--url $(URL))
+
+# Codex's Responses API in front of make serve: LiteLLM's proxy (the bridge extra), exports/agents/litellm-bridge.yaml
+$(BRIDGE_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bridge]'
+	touch $(BRIDGE_STAMP)
+
+serve-bridge: $(BRIDGE_STAMP)
+	$(PY) -m agent.bridge $(overlay) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 serve-reload: $(SERVE_STAMP)
 	$(PY) -m serve reload $(serve_address) $(if $(URL),--url $(URL))
@@ -256,7 +266,7 @@ demo: $(STAMP)
 	$(PY) -m eval --summary $(DEMO) $(ARGS)
 
 test: export HF_HUB_OFFLINE := 1
-test: $(STAMP) $(SERVE_STAMP) $(AGENT_STAMP) $(AGENTS_STAMP)
+test: $(STAMP) $(SERVE_STAMP) $(AGENT_STAMP) $(AGENTS_STAMP) $(BRIDGE_STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
 clean-demo:

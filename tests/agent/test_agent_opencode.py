@@ -1,0 +1,96 @@
+"""The real opencode (the pinned CLI, `make agents-setup`) driven by a scripted model through read, edit and bash,
+with the opencode.json `make export` writes; its store is then read back by `make extract`'s code, and the row
+equals what opencode sent and received, step for step, under the system prompt and tools it sent."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent import clients
+from agent.capture import Recorder, RecordingServer, Reply
+from agent.opencode import run, write_config
+from export.agents import opencode as opencode_config
+
+pytestmark = pytest.mark.skipif(not (clients.install_dir() / "node_modules" / ".bin" / "opencode").exists(),
+                                reason="make agents-setup installs opencode (make test does)")
+
+BUGGY = "def add(a, b):\n    return a - b\n"
+
+
+def _script(work: Path) -> list[Reply]:
+    calc = str(work / "calc.py")
+    return [Reply("Reading calc.py first.", [("read", {"filePath": calc})]),
+            Reply("", [("edit", {"filePath": calc, "oldString": "return a - b", "newString": "return a + b"})]),
+            Reply("", [("bash", {"command": "python3 -c 'import calc; print(calc.add(2, 3))'",
+                                 "description": "Check add"})]),
+            Reply("Fixed: add() now adds.")]
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    from core import config
+
+    tmp = tmp_path_factory.mktemp("opencode")
+    work, home = tmp / "work", tmp / "home"
+    work.mkdir()
+    (work / "calc.py").write_text(BUGGY)
+    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+    sp = config.specialist("serpent")
+    rec = Recorder(script=_script(work), models=["serpent"])
+    with RecordingServer(rec) as srv:
+        write_config(home, opencode_config(srv.base_url, [{"name": sp.name, "language": sp.language,
+                                                            "system_prompt": sp.system_prompt}], "base"))
+        res = run("build-python", "add() in calc.py subtracts. Fix it.", work, home, timeout=240)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return {"rec": rec, "res": res, "work": work, "home": home, "tmp": tmp, "sp": sp}
+
+
+def test_opencode_runs_the_scripted_tools_in_the_working_copy(session):
+    assert (session["work"] / "calc.py").read_text() == BUGGY.replace("a - b", "a + b")
+    assert session["res"].steps() == 4 and session["res"].session_id
+    asked = session["rec"].agent_requests()
+    assert len(asked) == 4
+    last = asked[-1]["messages"]
+    assert last[-1]["role"] == "tool" and last[-1]["content"].strip() == "5"  # bash ran in the task's folder
+    assert clients.opencode_db(session["home"]).is_file()
+
+
+def test_the_extracted_row_is_what_opencode_sent_and_received_step_for_step(session, tmp_path):
+    from extract.__main__ import main
+
+    db = clients.opencode_db(session["home"])
+    out = tmp_path / "data"
+    assert main(["--db", str(db), "--out", str(out), "--quiet", "extract.agent_files=false",
+                 "extract.test_fraction=0", "extract.window_tokens=32000"]) == 0
+    import datasets
+
+    rows = list(datasets.load_dataset(str(out / "serpent"), cache_dir=str(tmp_path / "cache"))["train"])
+    assert len(rows) == 1
+    row = rows[0]
+    asked = session["rec"].agent_requests()
+    sent = asked[-1]  # opencode's last request holds the whole conversation before the last reply
+    # the system prompt and tools: what the client sent (the captured set, filled with this session's values)
+    assert row["toolset"] == f"opencode-{clients.pinned('opencode')}"
+    assert row["messages"][0] == sent["messages"][0]
+    assert row["tools"] == sent["tools"]
+    # every message after it: the prompt, each reply as the model gave it, each tool output as opencode sent it
+    expected = [_plain(m) for m in sent["messages"][1:]] + [_plain(session["rec"].answers[-1])]
+    assert [_plain(m) for m in row["messages"][1:]] == expected
+
+
+def _plain(m: dict) -> dict:
+    """A chat message in one form: text content, tool calls as (id, name, argument dict)."""
+    content = m.get("content")
+    if isinstance(content, list):
+        content = "".join(b.get("text", "") for b in content if isinstance(b, dict))
+    out = {"role": m["role"], "content": (content or "").strip()}
+    if m.get("tool_calls"):
+        out["tool_calls"] = [(c["id"], c["function"]["name"],
+                              c["function"]["arguments"] if isinstance(c["function"]["arguments"], dict)
+                              else json.loads(c["function"]["arguments"])) for c in m["tool_calls"]]
+    if m.get("tool_call_id"):
+        out["tool_call_id"] = m["tool_call_id"]
+    return out
