@@ -49,6 +49,7 @@ WORKERS ?= 1
 RUNS ?= 1
 TEMPERATURE ?=
 OUT ?=
+AGENT ?=
 
 overlay := $(if $(CONFIG),--overlay $(CONFIG))
 # train and eval read the datasets where extract wrote them
@@ -85,9 +86,9 @@ help:
 	@echo "make serve-bridge [PORT=8001]   Codex's Responses API (LiteLLM's proxy) in front of make serve"
 	@echo "make serve-check [URL=...]      a chat with a tool to every served model: answered, tool call parsed, latency"
 	@echo "make serve-reload [URL=...]     the running server re-reads the exports (a new or promoted adapter)"
-	@echo "make agent-eval NAME=serpent [TASKS=python|dir] [ENDPOINT=url]   mini-swe-agent: base vs specialist on tasks"
+	@echo "make agent-eval NAME=serpent [TASKS=python|dir] [ENDPOINT=url] [AGENT=opencode]   base vs specialist on tasks"
 	@echo "                                 -> reports/serpent/agent.md (agent-eval-all: every specialist)"
-	@echo "make generate NAME=serpent|ENDPOINT=url MODEL=m [TASKS=...] [WORKERS=2] [RUNS=4] [TEMPERATURE=0.7] [OUT=dir]"
+	@echo "make generate NAME=serpent|ENDPOINT=url MODEL=m [TASKS=...] [WORKERS=2] [RUNS=4] [TEMPERATURE=0.7] [OUT=dir] [AGENT=opencode]"
 	@echo "                                 judged trajectories -> runs/<name>/ (resumable; make extract SWE_DIR=runs/<name>)"
 	@echo "make agent-check [TASKS=python]  every bundled task: unfixed fails, the reference fix passes"
 	@echo "make capture-toolset            what opencode (pinned) sends per build-<lang> agent -> extract/toolsets/"
@@ -151,22 +152,23 @@ $(AGENT_STAMP): $(STAMP)
 	touch $(AGENT_STAMP)
 
 agent_endpoint := $(if $(ENDPOINT),--endpoint $(ENDPOINT))
-agent_tasks := $(if $(TASKS),--tasks $(TASKS))
+agent_tasks := $(if $(TASKS),--tasks $(TASKS)) $(if $(AGENT),--agent $(AGENT))
+agents_for := $(if $(filter opencode,$(AGENT)),$(AGENTS_STAMP))
 
-agent-eval: $(AGENT_STAMP) $(SERVE_STAMP)
+agent-eval: $(AGENT_STAMP) $(SERVE_STAMP) $(agents_for)
 	@test -n "$(NAME)" || { echo "usage: make agent-eval NAME=<specialist> [TASKS=...] [ENDPOINT=...]"; exit 2; }
 	$(PY) -m agent eval $(NAME) $(ARGS) $(agent_tasks) $(agent_endpoint) $(overlay)
 
-agent-eval-all: $(AGENT_STAMP) $(SERVE_STAMP)
+agent-eval-all: $(AGENT_STAMP) $(SERVE_STAMP) $(agents_for)
 	$(PY) -m agent eval --all $(agent_tasks) $(agent_endpoint) $(overlay) $(ARGS)
 
-generate: $(AGENT_STAMP) $(SERVE_STAMP)
+generate: $(AGENT_STAMP) $(SERVE_STAMP) $(agents_for)
 	$(PY) -m agent generate $(NAME) $(ARGS) $(agent_tasks) $(agent_endpoint) $(if $(MODEL),--model $(MODEL)) \
 		--workers $(WORKERS) --runs $(RUNS) $(if $(TEMPERATURE),--temperature $(TEMPERATURE)) $(if $(OUT),--out $(OUT)) \
 		$(overlay)
 
 agent-check: $(AGENT_STAMP)
-	$(PY) -m agent check $(agent_tasks)
+	$(PY) -m agent check $(if $(TASKS),--tasks $(TASKS))
 
 # what the installed opencode sends for each build-<lang> agent -> extract/toolsets/opencode-<version>.json
 capture-toolset: $(AGENTS_STAMP) $(STAMP)

@@ -97,9 +97,11 @@ def cmd_eval(a, overrides: list[str]) -> int:
         with endpoints_for(sp, a.endpoint, a.overlay, overrides) as (eps, serving):
             if tasks is None:  # the held-out sessions, replayed (agent/replay.py), once a model is known to serve
                 tasks, replayed = replay_survey(sp, quiet=a.quiet)
+            from export.agents import served_limits
+
             r = evaluate.evaluate(sp, tasks, task_set, eps, limits_from(sp.config), seed=int(ag["sampling_seed"]),
                                   samples=int(ag["bootstrap_samples"]), serving=serving, progress=not a.quiet,
-                                  replay=replayed)
+                                  replay=replayed, agent=a.agent, model_limits=served_limits(sp.config))
         s, p = r["sides"], r["paired"]
         print(f"agent eval {name}: base {s['base']['resolved']}/{r['tasks']} -> {name} "
               f"{s['specialist']['resolved']}/{r['tasks']} resolved (A/A {s['base_aa']['resolved']}/{r['tasks']}); "
@@ -169,11 +171,21 @@ def cmd_generate(a, overrides: list[str]) -> int:
                     raise AgentError(f"{a.name}: nothing to serve: {why}; or set agent.endpoint (ENDPOINT=) to a "
                                      f"server")
             endpoint = Endpoint(stack.enter_context(served([a.name], a.overlay, overrides)), a.name)
+        from export.agents import served_limits
+
         s = generate(tasks, endpoint, limits, out=out, runs=a.runs, workers=a.workers, seed=seed, task_set=task_set,
-                     progress=not a.quiet)
+                     progress=not a.quiet, agent=a.agent, prompt=str(cfg.get("system_prompt") or ""),
+                     model_limits=served_limits(cfg))
+    if a.agent == "opencode":
+        from .clients import opencode_db
+        from .opencode import store_home
+
+        read_back = f"make extract DB={opencode_db(store_home(out))} RESOLVED_ONLY=1"
+    else:
+        read_back = f"make extract SWE_DIR={out} RESOLVED_ONLY=1"
     print(f"generate: {s['attempts']} attempts on {s['tasks']} tasks ({s['already_finished']} already finished, "
           f"{s['ran_now']} run now), {s['resolved']} resolved, {s['skipped']['count']} tasks skipped -> {out} "
-          f"(make extract SWE_DIR={out} RESOLVED_ONLY=1)", flush=True)
+          f"({read_back})", flush=True)
     return 0
 
 
@@ -257,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("--tasks", default=None, help="a bundled suite (python, rust, typescript, ruby, swift), a "
                         "folder, or replay (eval: the specialist's held-out opencode sessions)")
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    for sp in (e, g):
+        sp.add_argument("--agent", default="mini-swe-agent", choices=("mini-swe-agent", "opencode"),
+                        help="the agent: mini-swe-agent (a library) or the real opencode CLI (make agents-setup)")
     for sp in (e, g, s):
         sp.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL (default agent.endpoint)")
     a, rest = p.parse_known_args(argv)  # KEY=VALUE after an option (make's `--overlay X $(ARGS)`) lands in rest

@@ -27,6 +27,23 @@ class AgentError(Exception):
     """Something the user must fix before an agent run; one line."""
 
 
+AGENTS = ("mini-swe-agent", "opencode")
+
+
+def attempt_for(agent: str, prompt: str, model_limits: dict[str, int] | None = None):
+    """The attempt function of an agent: mini-swe-agent (agent/runner.py) or the real opencode (agent/opencode.py,
+    with the specialist's system prompt as its build agent's prompt)."""
+    if agent == "mini-swe-agent":
+        return runner.attempt
+    if agent == "opencode":
+        import functools
+
+        from . import opencode
+
+        return functools.partial(opencode.attempt, prompt=prompt, model_limits=model_limits)
+    raise AgentError(f"AGENT={agent}: not one of {', '.join(AGENTS)} (Codex runs by hand: see the README)")
+
+
 def split_runnable(tasks: list[Task]) -> tuple[list[Task], dict[str, Any]]:
     """The tasks whose toolchain is here, and a count of the others by missing program."""
     runnable, missing = [], {}
@@ -64,7 +81,8 @@ def compare(a: list[bool], b: list[bool], *, samples: int, seed: int, better: st
 
 def evaluate(sp: Specialist, tasks: list[Task], task_set: str, endpoints: dict[str, runner.Endpoint],
              limits: runner.Limits, *, seed: int, samples: int, serving: str, progress: bool = True,
-             replay: dict[str, Any] | None = None) -> dict[str, Any]:
+             replay: dict[str, Any] | None = None, agent: str = "mini-swe-agent",
+             model_limits: dict[str, int] | None = None) -> dict[str, Any]:
     """Run the three passes and write the report; returns the report dict. replay: the held-out sessions' survey
     (agent/replay.py), reported with the runs when the tasks are replayed sessions."""
     runnable, skipped = split_runnable(tasks)
@@ -81,8 +99,9 @@ def evaluate(sp: Specialist, tasks: list[Task], task_set: str, endpoints: dict[s
         bar = _bar(len(passes) * len(runnable), sp.name, progress)
         for side, endpoint, s in passes:
             for task in runnable:
-                r = runner.attempt(task, endpoint, limits, out=tmp / "agent" / side, iid=task.id, seed=s,
-                                   origin={"origin": "agent-eval", "side": side, "specialist": sp.name})
+                r = attempt_for(agent, sp.system_prompt, model_limits)(
+                    task, endpoint, limits, out=tmp / "agent" / side, iid=task.id, seed=s,
+                    origin={"origin": "agent-eval", "side": side, "specialist": sp.name})
                 results[side].append(r)
                 bar.update(1)
                 bar.set_postfix_str(f"{side}: {sum(x['resolved'] for x in results[side])} resolved")
@@ -90,7 +109,7 @@ def evaluate(sp: Specialist, tasks: list[Task], task_set: str, endpoints: dict[s
         for side in SIDES:
             shutil.rmtree(tmp / "agent" / side / ".scratch", ignore_errors=True)
         report = _report(sp, runnable, skipped, task_set, results, limits, seed=seed, samples=samples,
-                         serving=serving)
+                         serving=serving, agent=agent)
         if replay is not None:
             report["replay"] = replay
         (tmp / "agent.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -120,16 +139,26 @@ def _swap(tmp: Path, root: Path) -> None:
 
 
 def _report(sp: Specialist, tasks: list[Task], skipped: dict, task_set: str, results: dict[str, list[dict]],
-            limits: runner.Limits, *, seed: int, samples: int, serving: str) -> dict[str, Any]:
+            limits: runner.Limits, *, seed: int, samples: int, serving: str, agent: str = "mini-swe-agent"
+            ) -> dict[str, Any]:
     from core.version import code_version
 
     mini = runner.mini()
+    if agent == "opencode":
+        from .clients import pinned
+
+        who = {"name": "opencode", "version": pinned("opencode"), "mode": "tool",
+               "config": "exports/agents/opencode.json"}
+        trajectory = "events.jsonl"
+    else:
+        who = {"name": "mini-swe-agent", "version": mini.__version__, "mode": limits.mode,
+               "config": runner.TEXT_CONFIG if limits.mode == "text" else runner.TOOL_CONFIG}
+        trajectory = None
     ok = {side: [r["resolved"] for r in results[side]] for side in SIDES}
     name = sp.name
     return {
         "specialist": name, "language": sp.language, "task_set": task_set, "tasks": len(tasks), "skipped": skipped,
-        "agent": {"name": "mini-swe-agent", "version": mini.__version__, "mode": limits.mode,
-                  "config": runner.TEXT_CONFIG if limits.mode == "text" else runner.TOOL_CONFIG},
+        "agent": who,
         "limits": {k: v for k, v in asdict(limits).items() if k != "extra_model_kwargs"},
         "seed": seed, "aa_seed": seed + 1, "serving": serving, "sandbox": results["base"][0]["sandbox"],
         "sides": {side: side_summary(results[side]) for side in SIDES},
@@ -140,7 +169,8 @@ def _report(sp: Specialist, tasks: list[Task], skipped: dict, task_set: str, res
                       better="the base disagrees with itself", worse="the base disagrees with itself"),
         "per_task": [{"task": t.id, **{side: results[side][i]["resolved"] for side in SIDES},
                       "steps": {side: results[side][i]["steps"] for side in SIDES},
-                      "trajectories": {side: f"agent/{side}/{t.id}/{t.id}.traj.json" for side in SIDES}}
+                      "trajectories": {side: f"agent/{side}/{t.id}/{trajectory or t.id + '.traj.json'}"
+                                       for side in SIDES}}
                      for i, t in enumerate(tasks)],
         "code_version": code_version(),
         "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import runner
-from .evaluate import AgentError, split_runnable
+from .evaluate import AgentError, attempt_for, split_runnable
 from .tasks import Task
 
 
@@ -25,7 +25,8 @@ def attempt_id(task: Task, k: int) -> str:
 
 
 def generate(tasks: list[Task], endpoint: runner.Endpoint, limits: runner.Limits, *, out: Path, runs: int,
-             workers: int, seed: int, task_set: str, progress: bool = True) -> dict[str, Any]:
+             workers: int, seed: int, task_set: str, progress: bool = True, agent: str = "mini-swe-agent",
+             prompt: str = "", model_limits: dict[str, int] | None = None) -> dict[str, Any]:
     """Run what is not finished yet; write <out>/generate.json (the totals); return it."""
     if runs < 1 or workers < 1:
         raise AgentError(f"agent generate: RUNS and WORKERS must be at least 1 (got {runs} and {workers})")
@@ -53,7 +54,7 @@ def generate(tasks: list[Task], endpoint: runner.Endpoint, limits: runner.Limits
 
     def one(task: Task, k: int, iid: str) -> dict[str, Any]:
         # every attempt its own seed, so RUNS attempts at a temperature differ and a rerun repeats them
-        return runner.attempt(task, endpoint, limits, out=out, iid=iid, seed=seed + k - 1,
+        return attempt_for(agent, prompt, model_limits)(task, endpoint, limits, out=out, iid=iid, seed=seed + k - 1,
                               origin={"origin": "generated", "run": out.name, "attempt": k,
                                       "temperature": limits.temperature})
 
@@ -66,7 +67,7 @@ def generate(tasks: list[Task], endpoint: runner.Endpoint, limits: runner.Limits
     bar.close()
     shutil.rmtree(out / ".scratch", ignore_errors=True)
     results = done + new
-    summary = {"task_set": task_set, "model": endpoint.model, "endpoint": endpoint.base_url, "runs": runs,
+    summary = {"agent": agent, "task_set": task_set, "model": endpoint.model, "endpoint": endpoint.base_url, "runs": runs,
                "workers": workers, "seed": seed, "limits": {k: v for k, v in asdict(limits).items()
                                                            if k != "extra_model_kwargs"},
                "tasks": len(runnable), "skipped": skipped, "attempts": len(results), "ran_now": len(new),

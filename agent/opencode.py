@@ -148,3 +148,65 @@ def capture(specialists: list[Any], base: str, out_folder: Path, *, limits: dict
     tmp_file.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     tmp_file.replace(dest)
     return dest
+
+
+def store_home(out: Path) -> Path:
+    """The private home of a run's opencode sessions: <out>/opencode-home; its store is what `make extract DB=` reads."""
+    return Path(out) / "opencode-home"
+
+
+def attempt(task, endpoint, limits, *, out: Path, iid: str, seed: int, origin: dict[str, Any], prompt: str,
+            model_limits: dict[str, int] | None = None) -> dict[str, Any]:
+    """One judged attempt of the real opencode on a fresh copy of task: `opencode run --agent build-<lang>` with the
+    generated opencode.json (the endpoint's model as the agent's model, `prompt` as its prompt), then the task's
+    test in the same sandbox as the mini-swe-agent path. Writes <out>/<iid>/report.json (last) and events.jsonl; the
+    session goes to <out>/opencode-home's store, listed in workbench-runs.jsonl beside it."""
+    from export.agents import agent_name, opencode as opencode_config
+    from extract.opencode import RUNS_FILE
+
+    from . import sandbox
+    from .runner import REPORT, _git, _write_json, judge, mini
+
+    mini()
+    scratch = out / ".scratch" / iid
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    work = task.checkout(scratch / "work")
+    env_vars = sandbox.command_env(scratch)
+    _git(work, env_vars, "init", "-q")
+    _git(work, env_vars, "add", "-A")
+    _git(work, env_vars, "commit", "-q", "--no-gpg-sign", "-m", "task start")
+    home = store_home(out)
+    name = agent_name(task.language)
+    cfg = opencode_config(endpoint.base_url, [{"name": endpoint.model, "language": task.language,
+                                                "system_prompt": prompt}], "base", model_limits)
+    cfg["agent"][name]["temperature"] = limits.temperature
+    write_config(home, cfg)
+    # the commands opencode runs get the sandbox's variables (HOME, TMPDIR, caches in scratch; secrets blanked);
+    # its store stays in the run's home
+    extra = {k: v for k, v in env_vars.items() if k not in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+                                                              "XDG_CACHE_HOME")}
+    res = run(name, task.instruction, work, home, timeout=limits.task_timeout, extra_env=extra)
+    _git(work, env_vars, "add", "-A")
+    diff = _git(work, env_vars, "diff", "--cached", "HEAD")
+    env = sandbox.environment(limits.sandbox, work, scratch, timeout=limits.command_timeout)
+    verdict = judge(task, work, env)
+    tokens = res.tokens()
+    exit_status = "Timeout" if res.timed_out else ("Submitted" if res.returncode == 0 and not res.error() else
+                                                  "Error")
+    result = {"instance_id": iid, "task": task.id, "language": task.language, "resolved": verdict["resolved"],
+              "reward": 1.0 if verdict["resolved"] else 0.0, "exit_status": exit_status, "steps": res.steps(),
+              **tokens, "wall_s": res.wall_s, "model": endpoint.model, "seed": seed, "error": res.error(),
+              "sandbox": sandbox.mode(limits.sandbox), "agent": f"opencode {clients.pinned('opencode')}",
+              "session": res.session_id, **origin}
+    dest = out / iid
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "events.jsonl").write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in res.events))
+    (dest / "patch.diff").write_text(diff)
+    if res.session_id:
+        with (clients.opencode_db(home).parent / RUNS_FILE).open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"session": res.session_id, "origin": origin.get("origin", ""), "task": task.id,
+                                "attempt": iid, "resolved": verdict["resolved"]}) + "\n")
+    _write_json(dest / REPORT, {iid: {"resolved": verdict["resolved"], **result}})
+    shutil.rmtree(scratch, ignore_errors=True)
+    return result

@@ -35,6 +35,28 @@ def default_db_path() -> Path:
     return Path(base) / "opencode" / "opencode.db"
 
 
+RUNS_FILE = "workbench-runs.jsonl"  # beside a store the workbench's own agent runs wrote (agent/opencode.py)
+
+
+def workbench_runs(db: str | os.PathLike) -> dict[str, dict]:
+    """{session id: its run} for a store written by `make generate AGENT=opencode` or agent-eval: one JSON line per
+    attempt in workbench-runs.jsonl beside the store ({session, origin, task, resolved}); {} for the user's stores."""
+    path = Path(db).expanduser().with_name(RUNS_FILE)
+    out: dict[str, dict] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue  # a line a killed run left half-written: its session is the user's as far as we know
+        if isinstance(rec, dict) and isinstance(rec.get("session"), str):
+            out[rec["session"]] = rec
+    return out
+
+
 @dataclass
 class ReadStats:
     """What the reader skipped and why; the session ids of the first few of each kind."""

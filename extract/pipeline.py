@@ -102,14 +102,16 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
         if not sources:
             raise opencode.StoreError(nothing_found(s.sources))
         spill.mkdir()
-        cache = _cache(s, by_lang, read_opts, tokenizer) if s.cache else None
+        generated = {sid: run for src in sources if src.kind == "opencode"
+                     for sid, run in opencode.workbench_runs(src.path).items()}
+        cache = _cache(s, by_lang, read_opts, tokenizer, generated) if s.cache else None
         report.cache = str(cache.root) if cache is not None else None
         if cache is None or not cache.warm:  # compiled once here, not in every worker (a warm cache may need none)
             detector_rules()
         work.STATE = work.State(by_lang=by_lang, full_run=s.full_run, min_score=s.min_score, margin=s.margin,
                                 drop_outcomes=tuple(s.drop_outcomes), window_tokens=s.window_tokens, count=count,
                                 redactor=s.redactor, holdout=s.holdout, read_opts=read_opts, spill_dir=spill,
-                                cache=cache)
+                                cache=cache, generated=generated)
         tqdm.monitor_interval = 0  # no monitor thread: the workers are forked
         bar = tqdm(total=total_sessions(sources), unit="session", desc="extract", disable=not progress,
                    file=sys.stderr)
@@ -248,7 +250,8 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
         tx.close()
 
 
-def _cache(s: Settings, by_lang: dict[str, Specialist], read_opts: opencode.ReadOptions, tokenizer) -> Cache | None:
+def _cache(s: Settings, by_lang: dict[str, Specialist], read_opts: opencode.ReadOptions, tokenizer,
+           generated: dict[str, dict] | None = None) -> Cache | None:
     """The extraction cache of s.out, keyed by every setting that reaches the per-session work (extract/cache.py);
     None where the token counter cannot be told apart from another (a tokenizer with no serialized form)."""
     counter = "estimate"
@@ -264,6 +267,7 @@ def _cache(s: Settings, by_lang: dict[str, Specialist], read_opts: opencode.Read
         sorted(vars(read_opts).items()),
         sorted(red.values.items()) if red else None,
         [(r.kind, r.regex.pattern, r.regex.flags, r.group) for r in red.patterns] if red else None,
+        sorted((k, json.dumps(v, sort_keys=True)) for k, v in (generated or {}).items()),
     )
     return Cache(s.out, settings)
 

@@ -62,6 +62,7 @@ class State:
     read_opts: opencode.ReadOptions
     spill_dir: Path
     cache: Cache | None = None
+    generated: dict[str, dict] = field(default_factory=dict)  # opencode session id -> its workbench run
 
 
 STATE: State | None = None
@@ -86,6 +87,13 @@ def process_session(session: Session, st: State) -> tuple:
 
     ("skip", reason, id) | ("drop", reason, id, hash) | ("blocked", id, hash, redactions, rule ids)
     | ("keep", id, hash, redactions, Kept)"""
+    run = st.generated.get(session.id) if session.source == "opencode" else None
+    if run is not None:  # a session our own agent run wrote (make generate AGENT=opencode): train side only
+        session.origin = "generated" if run.get("origin") in ("generated", "agent-eval") else "real"
+        session.task = run.get("task") or session.task
+        session.resolved = run.get("resolved")
+        if st.read_opts.resolved_only and not session.resolved:
+            return ("skip", "unresolved generated sessions (RESOLVED_ONLY)", session.id)
     verdict = classify(session, min_score=st.min_score, margin=st.margin)
     if verdict.language is None:
         return ("skip", verdict.reason, session.id)

@@ -94,3 +94,49 @@ def _plain(m: dict) -> dict:
     if m.get("tool_call_id"):
         out["tool_call_id"] = m["tool_call_id"]
     return out
+
+
+def _fixing_script(root: Path) -> Recorder:
+    """A model that fixes calc.py by editing it in whatever folder opencode runs (it reads the path from the
+    system prompt's working directory, as a model would)."""
+
+    class Scripted(Recorder):
+        def answer(self, body):
+            system = body["messages"][0]["content"] if body.get("messages") else ""
+            work = next((ln.split(":", 1)[1].strip() for ln in system.splitlines()
+                         if ln.strip().startswith("Working directory:")), "")
+            self.script = [Reply("", [("edit", {"filePath": f"{work}/calc.py", "oldString": "return a - b",
+                                                "newString": "return a + b"})]), Reply("Fixed.")]
+            if body.get("tools") and body["messages"][-1]["role"] == "user":  # a new session: the script anew
+                self.requests = [r for r in self.requests if not r.get("tools")]
+            return super().answer(body)
+
+    return Scripted(models=["serpent"])
+
+
+def test_generate_with_the_real_opencode_writes_judged_sessions_that_extract_as_generated(tmp_path, capsys):
+    from agent.__main__ import main as agent_main
+    from extract.__main__ import main as extract_main
+
+    from agent_support import write_tasks
+
+    tasks = write_tasks(tmp_path / "tasks")
+    out = tmp_path / "runs"
+    rec = _fixing_script(tmp_path)
+    with RecordingServer(rec) as srv:
+        assert agent_main(["generate", "serpent", "--agent", "opencode", "--endpoint", srv.base_url, "--model",
+                           "serpent", "--tasks", str(tasks), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    db = clients.opencode_db(out / "opencode-home")
+    assert f"make extract DB={db} RESOLVED_ONLY=1" in printed
+    reports = {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/report.json")}
+    assert {k: v[k]["resolved"] for k, v in reports.items()} == {"fixable-r1": True, "other-r1": False}
+    assert reports["fixable-r1"]["fixable-r1"]["agent"] == f"opencode {clients.pinned('opencode')}"
+    runs = [json.loads(ln) for ln in (db.parent / "workbench-runs.jsonl").read_text().splitlines()]
+    assert sorted((r["task"], r["origin"], r["resolved"]) for r in runs) == [
+        ("fixable", "generated", True), ("other", "generated", False)]
+    data = tmp_path / "data"
+    assert extract_main(["--db", str(db), "--out", str(data), "--quiet", "extract.agent_files=false",
+                         "extract.window_tokens=32000", "--resolved-only"]) == 0
+    ledger = json.loads((data / "sessions.json").read_text())["sources"]["opencode"]
+    assert [(e["origin"], e["side"]) for e in ledger.values()] == [("generated", "train")]
