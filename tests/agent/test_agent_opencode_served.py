@@ -97,3 +97,25 @@ def test_agent_eval_with_the_real_opencode_prints_the_paired_table(exported, cap
     md = open(f"{report}/serpent/agent.md").read()
     assert md.startswith(f"# serpent: agent runs on {tasks}") and f"opencode {clients.pinned('opencode')}" in md
     assert "| base resolved |" in md and "McNemar's exact test" in md
+
+
+_REFUSES = "context_length_exceeded" in "".join(
+    p.read_text() for p in (clients.REPO / "serve").glob("*.py"))  # the serving work of issue 25
+
+
+@pytest.mark.skipif(not _REFUSES, reason="needs the server's 4xx before streaming (issue 25)")
+def test_over_the_context_opencode_gets_a_4xx_and_stops_instead_of_looping(exported, tmp_path):
+    import yaml
+
+    from agent.opencode import run, with_url, write_config
+    from serve.api import serving
+
+    root = yaml.safe_load(open(exported))["paths"]["exports"]
+    generated = json.loads(open(f"{root}/agents/opencode.json").read())
+    work = tmp_path / "work"
+    work.mkdir()
+    with serving(["serpent"], overlay=exported, overrides=["serve.n_ctx=4096"]) as server:  # the demo's context
+        write_config(tmp_path / "home", with_url(generated, server.base_url))
+        res = run("build-python", "Fix the failing test", work, tmp_path / "home", timeout=240)
+    assert not res.timed_out, "opencode kept asking: the server's refusal did not stop it"
+    assert "context" in res.error().lower() or res.returncode != 0, res.events[-3:]
