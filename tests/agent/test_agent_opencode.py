@@ -14,8 +14,9 @@ from agent.capture import Recorder, RecordingServer, Reply
 from agent.opencode import run, write_config
 from export.agents import opencode as opencode_config
 
-pytestmark = pytest.mark.skipif(not (clients.install_dir() / "node_modules" / ".bin" / "opencode").exists(),
-                                reason="make agents-setup installs opencode (make test does)")
+pytestmark = [pytest.mark.slow,  # the real client: about 2 minutes for the three tests on a busy 2-core machine
+              pytest.mark.skipif(not (clients.install_dir() / "node_modules" / ".bin" / "opencode").exists(),
+                                 reason="make agents-setup installs opencode (make test does)")]
 
 BUGGY = "def add(a, b):\n    return a - b\n"
 
