@@ -40,9 +40,9 @@ def _load(sp: Specialist, adapters: dict[str, Path]) -> Models:
     from peft import PeftModel
 
     from core.masking import training_template
-    from core.models import load_model, load_tokenizer
+    from core.models import load_model, config_tokenizer
 
-    tok = load_tokenizer(sp.config["model"])
+    tok = config_tokenizer(sp.config, who=sp.name)
     names = list(adapters)
     model = PeftModel.from_pretrained(load_model(sp.config["model"]), str(adapters[names[0]]),
                                       adapter_name=names[0])

@@ -23,7 +23,7 @@ def build(specs: list[Specialist], *, next_action: bool | None = None) -> dict[s
     from peft import PeftModel
 
     from core.masking import training_template
-    from core.models import load_model, load_tokenizer, resolve_base
+    from core.models import load_model, config_tokenizer, resolve_base
 
     from .actions import held_out_turns, run_side
     from .toolcalls import TurnParser
@@ -59,7 +59,7 @@ def build(specs: list[Specialist], *, next_action: bool | None = None) -> dict[s
         raise ConfigError("no specialist has held-out windows; nothing to fill the matrix with")
 
     first = specs[0]
-    tok = load_tokenizer(first.config["model"])
+    tok = config_tokenizer(first.config)
     names = list(adapters)
     model = PeftModel.from_pretrained(load_model(first.config["model"]), str(adapters[names[0]]),
                                       adapter_name=names[0])
