@@ -1,4 +1,4 @@
-"""Replay: the user's own held-out opencode sessions as agent tasks (README "Agent runs", Replaying your sessions).
+"""Replay: the user's own held-out opencode sessions as agent tasks (docs/agent-runs.md, Replaying your own sessions).
 
 opencode snapshots the project at every step (sst/opencode, packages/opencode/src/snapshot/index.ts): a git dir of its
 own, used with `--git-dir <store> --work-tree <worktree>`, into which it `add`s the worktree and runs `write-tree`; the

@@ -21,7 +21,7 @@ from core.config import ConfigError
 from core.data import open_dataset
 
 VERBS = ("analyze", "show", "compare", "report", "export-jsonl")
-EPILOG = """looking at extracted data (each also a make target; see the README's "Seeing the data"):
+EPILOG = """looking at extracted data (each also a make target; see docs/data.md):
   python -m extract analyze [--data DIR]             counts by specialist and source, lengths, tools, outcomes
   python -m extract show NAME INDEX [--split test]   one window, rendered readably
   python -m extract compare DIR_A DIR_B              two extractions side by side
