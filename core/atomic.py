@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .config import ConfigError
+from .errors import ConfigError
 from .lock import output_lock, try_lock
 
 STAGING = ".staging-"
