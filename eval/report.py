@@ -9,7 +9,7 @@ from typing import Any
 
 from core.atomic import Transaction
 from core.config import ConfigError, Specialist
-from core.version import code_version
+from core.version import code_version, weights_digest
 
 from core.loss import bits_per_byte, bootstrap, encode, mean_loss, window_losses
 
@@ -68,18 +68,6 @@ def held_out(sp: Specialist):
     return ds["test"]
 
 
-def file_digest(path: Path) -> str | None:
-    import hashlib
-
-    if not path.is_file():
-        return None
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 def evaluate(sp: Specialist) -> dict[str, Any]:
     """Base vs adapter on the held-out windows: loss (the training mask) and next action; writes reports/<name>/.
 
@@ -128,7 +116,7 @@ def _evaluate(sp: Specialist) -> dict[str, Any]:
         "specialist": sp.name, "language": sp.language,
         "base_model": sp.config["model"]["model_name_or_path"],
         "base_model_path": resolve_base(sp.config["model"]["model_name_or_path"]),
-        "adapter_path": str(adapter), "adapter_sha256": file_digest(adapter / "adapter_model.safetensors"),
+        "adapter_path": str(adapter), "adapter_sha256": weights_digest(adapter),
         "data_fingerprint": training.get("data_fingerprint"), "code_version": code_version(),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": {**settings, "max_length": sp.config["sft"].get("max_length")},
