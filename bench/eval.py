@@ -39,15 +39,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def demo_or_temp(tmp: Path) -> tuple[Path, Path, int, str]:
     """(base folder, datasets folder, max_length, where from): the demo's if present, else built under tmp."""
-    import yaml
+    from core import config
 
-    demo = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    demo = config.read_overlay(REPO / "configs" / "demo.yaml")  # with the tiny.yaml it extends
     max_length = int(demo["sft"]["max_length"])
     base, data = REPO / "demo" / "base", REPO / "demo" / "data"
     if (base / "config.json").is_file() and any(data.glob("*/data/test-*.parquet")):
         return base, data, max_length, "demo/ (make demo)"
 
-    from core import config
     from extract.pipeline import Settings, run
     from sample.store import build_sample_store
     from sample.tiny_model import build_tiny_base, corpus_from_store

@@ -51,7 +51,7 @@ def workspace(hidden: int, seed: int = 0) -> Path:
     db = build_sample_store(root / "opencode.db", seed=seed, sessions_per_language=12)
     base = build_tiny_base(root / "base", list(corpus_from_store(db)), hidden_size=hidden, num_layers=2,
                            vocab_size=4096, seed=seed)
-    cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    cfg = config.read_overlay(REPO / "configs" / "demo.yaml")  # with the tiny.yaml it extends
     cfg["paths"] = {k: str(root / k) for k in ("data", "outputs", "reports", "exports")}
     cfg["extract"]["tokenizer"] = cfg["model"]["model_name_or_path"] = str(base)
     (root / "overlay.yaml").write_text(yaml.safe_dump(cfg))

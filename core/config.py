@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from .errors import ConfigError  # defined apart so that atomic and lock, which config uses, need not import config
+
 CONFIG_DIR = Path(os.environ.get("WORKBENCH_CONFIGS") or Path(__file__).resolve().parents[1] / "configs")
 _FLOAT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 SECTIONS = ("paths", "extract", "model", "lora", "sft", "train", "eval", "export", "cycle", "serve", "agent")
@@ -34,10 +36,6 @@ RANGES = {"extract.test_fraction": (lambda v: 0 <= v < 1, "a fraction from 0 up 
           "train.min_trained_share": (lambda v: 0 <= v < 1, "a fraction from 0 up to 1 (0 turns the check off)"),
           "eval.max_turns": (lambda v: v is None or v >= 0, "a whole number >= 0, or null"),
           "eval.max_new_tokens": (lambda v: v >= 1, "a whole number >= 1")}
-
-
-class ConfigError(Exception):
-    """A configuration the user must fix; the message says what and where."""
 
 
 @dataclass

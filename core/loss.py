@@ -4,10 +4,36 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .masking import tokenize, training_template
+
+
+def with_adapters(model_cfg: dict[str, Any], adapters: dict[str, Any]):
+    """The base with every adapter of {name: folder} loaded onto it once, under its name (PEFT): the matrix and the
+    cycle's gate score several adapters on one base in memory, switched with `active`."""
+    from peft import PeftModel
+
+    from .models import load_model
+
+    names = list(adapters)
+    model = PeftModel.from_pretrained(load_model(model_cfg), str(adapters[names[0]]), adapter_name=names[0])
+    for n in names[1:]:
+        model.load_adapter(str(adapters[n]), adapter_name=n)
+    return model
+
+
+@contextmanager
+def active(model, adapter: str | None):
+    """`adapter` switched on for the block; None: the base, every adapter off (PEFT's disable_adapter)."""
+    if adapter is None:
+        with model.disable_adapter():
+            yield model
+    else:
+        model.set_adapter(adapter)
+        yield model
 
 
 @dataclass

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .toolcalls import Parsed, ToolCall, TurnParser, normalise_arguments, recorded_calls, shell_program
+from .verdicts import MIN_SESSIONS, judge
 
 # The metrics, in report order: (key, label, what is counted).
 METRICS = [
@@ -236,14 +237,6 @@ def evaluate_turns(model, tok, turns: list[Turn], available: int, *, batch_size:
 
 
 def verdict(r: dict[str, Any]) -> str:
-    from .report import MIN_SESSIONS, too_few
-
-    few = too_few(r.get("sessions"), r.get("min_sessions", MIN_SESSIONS))
-    if few:
-        return few
-    d = r["delta_ci95"].get("next_action") or []
-    if d and d[0] > 0:
-        return "better than base (95% interval of the next-action accuracy change above 0)"
-    if d and d[1] < 0:
-        return "worse than base"
-    return "no clear difference from base"
+    """The next-action verdict: the change in next-action accuracy, judged as the loss is (eval/verdicts.py)."""
+    return judge(r.get("sessions"), r.get("min_sessions", MIN_SESSIONS), r["delta_ci95"].get("next_action") or [],
+                 better="above", measure="next-action accuracy")

@@ -9,15 +9,11 @@ from typing import Any
 
 from core.atomic import Transaction
 from core.config import ConfigError, Specialist
-from core.version import code_version
+from core.version import code_version, weights_digest
 
 from core.loss import bits_per_byte, bootstrap, encode, mean_loss, window_losses
 
-# eval.min_sessions' default: fewer held-out sessions than this and there is no verdict, only the numbers. The
-# intervals resample sessions, and with n sessions even a change in the same direction on every one of them is a
-# coin flip's 2 * 0.5**n: 0.0625 at n = 5, 0.031 at n = 6 (a two-sided sign test), so below 6 no interval can mean
-# "at the 5% level" whatever it says; with 1 session the bootstrap interval is a single point.
-MIN_SESSIONS = 6
+from .verdicts import MIN_SESSIONS, judge
 
 # eval.* keys and their defaults (configs/defaults.yaml sets them; these apply where a config predates a key)
 DEFAULTS = {"batch_size": 8, "max_turns": 200, "max_new_tokens": 256, "matrix_next_action": False,
@@ -72,18 +68,6 @@ def held_out(sp: Specialist):
     return ds["test"]
 
 
-def file_digest(path: Path) -> str | None:
-    import hashlib
-
-    if not path.is_file():
-        return None
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 def evaluate(sp: Specialist) -> dict[str, Any]:
     """Base vs adapter on the held-out windows: loss (the training mask) and next action; writes reports/<name>/.
 
@@ -132,7 +116,7 @@ def _evaluate(sp: Specialist) -> dict[str, Any]:
         "specialist": sp.name, "language": sp.language,
         "base_model": sp.config["model"]["model_name_or_path"],
         "base_model_path": resolve_base(sp.config["model"]["model_name_or_path"]),
-        "adapter_path": str(adapter), "adapter_sha256": file_digest(adapter / "adapter_model.safetensors"),
+        "adapter_path": str(adapter), "adapter_sha256": weights_digest(adapter),
         "data_fingerprint": training.get("data_fingerprint"), "code_version": code_version(),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": {**settings, "max_length": sp.config["sft"].get("max_length")},
@@ -150,25 +134,10 @@ def _evaluate(sp: Specialist) -> dict[str, Any]:
     return result
 
 
-def too_few(sessions: int | None, minimum: int = MIN_SESSIONS) -> str | None:
-    """The verdict when there are too few held-out sessions to judge, else None."""
-    if sessions is not None and sessions < minimum:
-        return (f"too few held-out sessions to judge ({sessions} of the {minimum} a verdict needs, "
-                f"eval.min_sessions; the numbers are reported)")
-    return None
-
-
 def verdict(r: dict[str, Any]) -> str:
     """The loss verdict (the next-action one is r["next_action"]["verdict"])."""
-    few = too_few(r.get("test_sessions"), (r.get("settings") or {}).get("min_sessions", MIN_SESSIONS))
-    if few:
-        return few
-    d = r.get("delta_loss_ci95") or []
-    if d and d[1] < 0:
-        return "better than base (95% interval of the loss change below 0)"
-    if d and d[0] > 0:
-        return "worse than base"
-    return "no clear difference from base"
+    return judge(r.get("test_sessions"), (r.get("settings") or {}).get("min_sessions", MIN_SESSIONS),
+                 r.get("delta_loss_ci95") or [], better="below", measure="loss")
 
 
 def _pct(m: dict[str, Any]) -> str:

@@ -224,8 +224,10 @@ def close_connections() -> None:
 
 
 def worker_init() -> None:
-    """In a worker: die with the main process (even when it is killed), leave Ctrl-C to the main process."""
+    """In a worker: die with the main process (even when it is killed), leave Ctrl-C and SIGTERM (sent to the whole
+    group by `systemctl stop`) to the main process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _CONNECTIONS.clear()  # a connection inherited across fork must not be used
     die_with_parent(signal.SIGKILL)
 

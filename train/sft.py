@@ -470,11 +470,12 @@ def _train(sp: Specialist, resume: bool, init_adapter: str | Path | None = None)
                                 peft_config=peft_config)
     held_out = (lambda when: _held_out_loss(sp, tok, trainer.model, ds["test"], when)) if test is not None \
         else (lambda when: None)
-    before = held_out("before") if last is None else None
+    with trainer.model.disable_adapter():  # the base, as `make eval` scores it (a resumed or continued run too)
+        before = held_out("base")
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=str(last) if last else None)
     wall = time.time() - t0
-    after = held_out("after")
+    after = held_out("adapter")
     tokens = int(trainer.state.num_input_tokens_seen or 0)
     this_run = tokens - int(start.get("num_input_tokens_seen") or 0)  # tokens/s counts only what this run trained
     base = sp.config["model"]["model_name_or_path"]
@@ -486,7 +487,8 @@ def _train(sp: Specialist, resume: bool, init_adapter: str | Path | None = None)
         "train_windows": len(ds["train"]), "test_windows": len(test) if test is not None else 0,
         "tokens_seen": tokens, "tokens_this_run": this_run, "train_loss": round(result.training_loss, 4),
         "wall_seconds": round(wall, 1), "tokens_per_second": round(this_run / wall, 1) if wall and this_run else None,
-        "eval_loss_before": before, "eval_loss_after": after, "windows_over_max_length": report["over_max_length"],
+        # the held-out losses `make eval` reports as base and adapter loss (core.loss); TRL's own eval_loss is not kept
+        "held_out_loss_base": before, "held_out_loss_adapter": after, "windows_over_max_length": report["over_max_length"],
         "truncation": report, "masking": how, "processes": state.num_processes,
         "lm_head_loss": "fused" if trainer.fused_lm_head else "plain",
         "data_fingerprint": _fingerprint(sp), "config": {k: sp.config[k] for k in ("model", "lora", "sft")},
