@@ -123,7 +123,7 @@ def test_two_training_steps_on_smollm2_save_the_adapter_with_the_template_it_tra
     assert summary["global_step"] == 2 and summary["masking"] == "markers"
     assert summary["base_model"] == SMOLLM2
     assert (out / "adapter" / "chat_template.jinja").read_text() == CHATML_TOOLS
-    assert summary["eval_loss_before"] is not None and summary["eval_loss_after"] is not None
+    assert summary["held_out_loss_base"] is not None and summary["held_out_loss_adapter"] is not None
 
 
 def test_a_run_that_would_train_too_little_is_refused_in_one_line(real_workspace, capsys, monkeypatch):
