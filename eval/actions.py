@@ -58,7 +58,11 @@ def held_out_turns(rows: Iterable[dict[str, Any]], max_turns: int | None, seed: 
 
 
 def _eos_ids(model, tok) -> list[int]:
-    ids = set()
+    """Where a reply ends: the model's and tokenizer's end-of-sequence ids, and the template's end-of-turn tokens (a
+    pretrained base such as Gemma 3 ends its generation config at <eos>, but a turn of its format at <end_of_turn>)."""
+    from core.masking import end_of_turn_ids
+
+    ids = set(end_of_turn_ids(tok))
     for src in (getattr(getattr(model, "generation_config", None), "eos_token_id", None), tok.eos_token_id):
         if isinstance(src, int):
             ids.add(src)

