@@ -41,7 +41,7 @@ def attempt_for(agent: str, prompt: str, model_limits: dict[str, int] | None = N
         from . import opencode
 
         return functools.partial(opencode.attempt, prompt=prompt, model_limits=model_limits)
-    raise AgentError(f"AGENT={agent}: not one of {', '.join(AGENTS)} (Codex runs by hand: see the README)")
+    raise AgentError(f"AGENT={agent}: not one of {', '.join(AGENTS)} (Codex runs by hand: see docs/agent-runs.md)")
 
 
 def split_runnable(tasks: list[Task]) -> tuple[list[Task], dict[str, Any]]:
@@ -233,4 +233,4 @@ def markdown(r: dict[str, Any]) -> str:
 def _sandbox(r: dict[str, Any]) -> str:
     m = r["sandbox"]
     return ("bubblewrap (read-only file system, no network, writable working copy)" if m == "bubblewrap" else
-            "none (commands run as you, with a temporary HOME and TMPDIR; see the README)")
+            "none (commands run as you, with a temporary HOME and TMPDIR; see docs/agent-runs.md, Safety)")
