@@ -108,12 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bridge: {bridge_url({'host': host, 'bridge_port': port})} (Responses API, LiteLLM's proxy) -> "
           f"make serve; key: ${BRIDGE_KEY_ENV}" + (" (unset: workbench-local)" if BRIDGE_KEY_ENV not in os.environ
                                                     else ""), flush=True)
-    try:
-        return subprocess.call(command(config, host, port), env=env)
+    try:  # Ctrl-C or SIGTERM (core.entry) kill the proxy as they unwind through subprocess.call
+        return subprocess.call(command(config, host, port), env=env, preexec_fn=die_with_parent)
     except BridgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core import entry
+
+    sys.exit(entry.run("bridge", main, interrupted="the bridge is stopped"))
