@@ -169,6 +169,10 @@ def test_a_run_that_would_train_too_little_is_refused_in_one_line(real_workspace
 
 @pytest.fixture(scope="module", params=["gguf:smollm2", "gguf:gemma3"])
 def random_lora(request, tmp_path_factory):
+    return make_random_lora(request.param, tmp_path_factory.mktemp("lora"))
+
+
+def make_random_lora(name: str, root: Path) -> dict:
     """A random LoRA on every linear layer of the base, as PEFT and as the exported adapter.gguf."""
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
@@ -176,8 +180,7 @@ def random_lora(request, tmp_path_factory):
 
     from export.gguf_lora import write_gguf_lora
 
-    base = prepared(request.param)
-    root = tmp_path_factory.mktemp("lora")
+    base = prepared(name)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(base)
     peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
@@ -192,8 +195,7 @@ def random_lora(request, tmp_path_factory):
     peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), root / "lora").eval()
     tok = AutoTokenizer.from_pretrained(base)
     text = "def fibonacci(n):\n    if n < 2:\n        return n\n<tool_call>\n{\"name\": \"bash\"}\n</tool_call>"
-    return {"root": root, "peft": peft, "adapter": adapter, "ids": tok(text)["input_ids"], "base": base,
-            "name": request.param}
+    return {"root": root, "peft": peft, "adapter": adapter, "ids": tok(text)["input_ids"], "base": base, "name": name}
 
 
 def llama_cpp_logits(gguf, ids, adapter=None):
@@ -323,3 +325,26 @@ def test_the_served_gguf_carries_the_template_the_adapter_trained_with(overfit_e
         assert llm.metadata["tokenizer.chat_template"] == CHATML_TOOLS
     finally:
         llm.close()
+
+
+def test_serve_gguf_type_source_is_the_shipped_file_with_the_training_template(smollm2, tmp_path):
+    import gguf
+
+    from core.bases import provenance
+    from core.templates import CHATML_TOOLS
+    from serve.convert import base_gguf
+
+    out = base_gguf(SMOLLM2, tmp_path, outtype="source", log=lambda *_: None)
+    assert out.name == "base.source.gguf"
+    new, old = gguf.GGUFReader(str(out)), gguf.GGUFReader(provenance(smollm2)["gguf_path"])
+    assert new.fields["tokenizer.chat_template"].contents() == CHATML_TOOLS
+    assert [(t.name, t.tensor_type) for t in new.tensors] == [(t.name, t.tensor_type) for t in old.tensors]
+    assert base_gguf(SMOLLM2, tmp_path, outtype="source", log=pytest.fail) == out  # cached
+
+
+def test_serve_gguf_type_source_needs_a_gguf_base(tmp_path, tiny_base):
+    from core.config import ConfigError
+    from serve.convert import base_gguf
+
+    with pytest.raises(ConfigError, match="serve.gguf_type: source serves the GGUF a GGUF base came from"):
+        base_gguf(str(tiny_base), tmp_path, outtype="source", log=lambda *_: None)
