@@ -95,7 +95,10 @@ def serving(models: list[str] | None = None, *, overlay: str | os.PathLike | Non
     cmd += list(overrides)
     log = Path(tempfile.mkstemp(prefix="serve-", suffix=".log")[1])
     with log.open("w") as out:
-        env = {**os.environ, **(env or {}), **({KEY_ENV: api_key} if api_key else {})}
+        # a private server asks for a key only when told to: the caller's WORKBENCH_API_KEY (meant for its own
+        # `make serve`) would otherwise lock out clients, such as agent runs, that were given none
+        env = {**{k: v for k, v in os.environ.items() if k != KEY_ENV}, **(env or {}),
+               **({KEY_ENV: api_key} if api_key else {})}
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 preexec_fn=die_with_parent)  # a killed caller leaves no server behind
     base_url = f"http://{host}:{port}/v1"

@@ -180,10 +180,11 @@ def check_fits(prompt: int, max_tokens: int | None, n_ctx: int) -> None:
 
 
 def check_logit_bias(bias: dict | None, n_vocab: int) -> None:
-    for k in bias or {}:
-        if not (isinstance(k, str) and k.isdigit() and int(k) < n_vocab):
-            raise RequestError(400, f"logit_bias: {k!r} is not a token id of this model (0..{n_vocab - 1})",
-                               param="logit_bias", code="invalid_value")
+    """logit_bias is refused: llama-cpp-python 0.3.36 applies it through a custom sampler its own source calls
+    "probably broken", and no agent client sends it."""
+    if bias:
+        raise RequestError(400, "logit_bias: not served by this engine", param="logit_bias",
+                           code="unsupported_parameter")
 
 
 def _kwargs(req: dict[str, Any], chatting: bool) -> dict[str, Any]:
@@ -198,17 +199,23 @@ def _kwargs(req: dict[str, Any], chatting: bool) -> dict[str, Any]:
     kwargs["model"] = req["model"]  # the reply says who answered
     if kwargs.get("seed") is not None:
         kwargs["seed"] &= 0xFFFFFFFF  # llama.cpp's sampler seed is 32 bits
-    if kwargs.get("logit_bias") is not None:
-        kwargs["logit_bias"] = {str(k): v for k, v in kwargs["logit_bias"].items()}
+    kwargs.pop("logit_bias", None)  # refused when not empty (check_logit_bias)
     return {k: v for k, v in kwargs.items() if v is not None or k in ("max_tokens",)}
 
 
+def _plain(o: Any) -> Any:
+    """numpy scalars (llama-cpp-python's logprobs) as JSON numbers."""
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
 def _event(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+    return b"data: " + json.dumps(payload, default=_plain).encode() + b"\n\n"
 
 
 async def json_response(send, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-    data = json.dumps(payload).encode()
+    data = json.dumps(payload, default=_plain).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
         *[(k.encode(), v.encode()) for k, v in (headers or {}).items()]]})

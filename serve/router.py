@@ -52,8 +52,16 @@ class Router:
         return model if model in self.languages else None
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":  # nothing to start or stop: the engine is loaded before the server runs
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            return
         started = time.monotonic()
         seen = {"status": 0, "model": "-"}
 

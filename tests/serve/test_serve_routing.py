@@ -191,7 +191,7 @@ def test_a_body_over_the_limit_is_a_413():
     ({"messages": NO_SIGNAL, "tools": [{"type": "function", "function": {"name": "a", "parameters": []}}]},
      "tools[0].function.parameters"),
     ({"messages": NO_SIGNAL, "tool_choice": {"type": "function", "function": {"name": "x"}}}, "tool_choice"),
-    ({"messages": NO_SIGNAL, "stream": "yes"}, "stream"),
+    ({"messages": NO_SIGNAL, "stream": "maybe"}, "stream"),
     ({"messages": NO_SIGNAL, "model": 5}, "model"),
 ])
 def test_a_malformed_request_is_a_400_naming_the_field(client, body, param):
