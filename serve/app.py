@@ -70,7 +70,7 @@ class EngineApp:
             raise RequestError(400, f"the model's chat template cannot render these messages: "
                                f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
                                param="messages", code="invalid_value") from None
-        check_fits(prompt, req.get("max_tokens"), engine.n_ctx)
+        kwargs["max_tokens"] = check_fits(prompt, req.get("max_tokens"), engine.n_ctx)
         check_logit_bias(req.get("logit_bias"), llama.n_vocab())
         try:
             ticket = await engine.turn(gone)
@@ -168,15 +168,22 @@ async def _next_or_error(engine: Engine, stream, gone, *, started: bool):
     return None if chunk is sentinel else chunk
 
 
-def check_fits(prompt: int, max_tokens: int | None, n_ctx: int) -> None:
-    """Refuse what can never be answered: a prompt that fills the context, or more new tokens than it holds."""
-    if prompt >= n_ctx:
+# llama-cpp-python 0.3.36 may write a token or two past the max_tokens it computed at the end of the context (we
+# measured 76 tokens where 75 were left), and llama_decode then fails: the reply stops this many tokens short.
+RESERVE = 4
+
+
+def check_fits(prompt: int, max_tokens: int | None, n_ctx: int) -> int:
+    """Refuse what can never be answered (a prompt that fills the context, more new tokens than it holds); return
+    the new tokens the reply may have (at most what the context has left)."""
+    if prompt >= n_ctx - RESERVE:
         raise RequestError(400, f"This model's maximum context length is {n_ctx} tokens; your messages are {prompt} "
                            f"tokens. Shorten them, or restart the server with a larger serve.n_ctx",
                            param="messages", code="context_length_exceeded")
     if max_tokens is not None and max_tokens > n_ctx:
         raise RequestError(400, f"max_tokens: {max_tokens} is more than the model's context ({n_ctx} tokens)",
                            param="max_tokens", code="invalid_value")
+    return min(max_tokens or n_ctx, n_ctx - RESERVE - prompt)
 
 
 def check_logit_bias(bias: dict | None, n_vocab: int) -> None:
