@@ -1,4 +1,4 @@
-"""`python -m agent`: mini-swe-agent runs against served models (see README "Agent runs").
+"""`python -m agent`: mini-swe-agent runs against served models (see docs/agent-runs.md).
 
     python -m agent eval serpent                 # base vs serpent on the Python suite -> reports/serpent/agent.md
     python -m agent eval --all                   # every specialist with a model to serve

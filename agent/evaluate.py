@@ -203,4 +203,4 @@ def markdown(r: dict[str, Any]) -> str:
 def _sandbox(r: dict[str, Any]) -> str:
     m = r["sandbox"]
     return ("bubblewrap (read-only file system, no network, writable working copy)" if m == "bubblewrap" else
-            "none (commands run as you, with a temporary HOME and TMPDIR; see the README)")
+            "none (commands run as you, with a temporary HOME and TMPDIR; see docs/agent-runs.md, Safety)")

@@ -1,4 +1,4 @@
-"""Replay: the user's own held-out opencode sessions as agent tasks (README "Agent runs", Replaying your sessions).
+"""Replay: the user's own held-out opencode sessions as agent tasks (docs/agent-runs.md, Replaying your own sessions).
 
 opencode snapshots the project at every step (sst/opencode, packages/opencode/src/snapshot/index.ts): a git dir of its
 own, used with `--git-dir <store> --work-tree <worktree>`, into which it `add`s the worktree and runs `write-tree`; the
@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from extract.classify import _PREFIXES, _SHELL_SPLIT, _command_line
+from extract.classify import command_line, shell_segments
 from extract.opencode import HIDDEN_AGENTS, agent_matches, open_store
-from extract.opencode_json import export_files, storage_roots
+from extract.opencode_json import export_files, json_documents, storage_roots
 from extract.outcome import SHELL_TOOLS
 from extract.redact import redact_text
 
@@ -70,10 +70,7 @@ _TEST_VERBS = {"test", "tests", "spec", "check", "nextest", "t"}
 def is_test_run(command: str) -> bool:
     """Whether a shell command line runs a test suite: pytest, `python -m unittest`, `cargo test`, `npm test`,
     `node --test`, `go test`, `rspec`, `rake test`, `swift test`, `make test`, and those behind uv/poetry/bundle/npx."""
-    for segment in _SHELL_SPLIT.split(command):
-        words = [w for w in segment.strip().split() if "=" not in w or w.startswith("-")]
-        while words and words[0] in _PREFIXES:
-            words = words[1:]
+    for words in shell_segments(command):
         while words and words[0].rsplit("/", 1)[-1] in _RUNNERS:  # uv run pytest, bundle exec rspec, npx jest
             words = [w for w in words[1:] if w not in ("run", "exec", "x")]
             while words and words[0].startswith("-"):
@@ -108,10 +105,7 @@ def is_test_run(command: str) -> bool:
 def programs(command: str) -> list[str]:
     """The programs a command line needs on PATH: the first word of every segment (not builtins, not paths)."""
     out: list[str] = []
-    for segment in _SHELL_SPLIT.split(command):
-        words = [w.strip("()") for w in segment.strip().split() if "=" not in w or w.startswith("-")]
-        while words and words[0] in _PREFIXES:
-            words = words[1:]
+    for words in shell_segments(command, strip="()"):
         if words and words[0] and "/" not in words[0] and "$" not in words[0] and words[0] not in _BUILTINS \
                 and words[0] not in out:
             out.append(words[0])
@@ -206,11 +200,9 @@ def _from_tree(root: Path, sid: str) -> RawSession | None:
 
 
 def _from_export(path: Path, sid: str) -> RawSession | None:
-    from extract.opencode_json import _documents
-
     for f in export_files(path) if path.exists() else []:
         try:
-            docs = _documents(f.read_text(encoding="utf-8", errors="replace"))
+            docs = json_documents(f.read_text(encoding="utf-8", errors="replace"))
         except OSError:
             continue
         for doc in docs:
@@ -279,7 +271,7 @@ def plan(raw: RawSession, agents: tuple[str, ...]) -> Plan:
                 continue
             state = x["state"]
             inp = state.get("input") if isinstance(state.get("input"), dict) else {}
-            command = _command_line(inp.get("command") or inp.get("cmd"))
+            command = command_line(inp.get("command") or inp.get("cmd"))
             if not isinstance(command, str) or not is_test_run(command):
                 continue
             meta = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}

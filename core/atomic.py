@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .config import ConfigError
+from .errors import ConfigError, Terminated
 from .lock import output_lock, try_lock
 
 STAGING = ".staging-"
@@ -81,16 +81,20 @@ def outputs(root: Path) -> list[Path]:
 
 @contextmanager
 def _deferred_interrupt() -> Iterator[None]:
-    """Ctrl-C waits until the block is done: a journal is applied whole once committed (SIGKILL is settle's job)."""
+    """Ctrl-C and SIGTERM wait until the block is done: a journal is applied whole once committed (SIGKILL is settle's
+    job)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught = []
-    previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if signal.SIGTERM in caught:
+            raise Terminated
         if caught:
             raise KeyboardInterrupt
 

@@ -1,4 +1,5 @@
-"""How every entry point ends: Ctrl-C is one line and exit 130, a full disk one line and exit 2, never a traceback."""
+"""How every entry point ends: Ctrl-C is one line and exit 130, SIGTERM the same with exit 143, a full disk one line and
+exit 2, never a traceback."""
 from __future__ import annotations
 
 import os
@@ -6,22 +7,42 @@ import signal
 import sys
 from collections.abc import Callable
 
+from .errors import Terminated
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM raises Terminated (a KeyboardInterrupt) in the main thread: the stage unwinds as on Ctrl-C."""
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def stopped(e: KeyboardInterrupt) -> tuple[str, int]:
+    """How a stop reads and the exit code it ends with: Ctrl-C 'interrupted', 130; SIGTERM 'terminated', 143."""
+    return ("terminated", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+
 
 def run(prog: str, main: Callable[[], int | None], *, interrupted: str = "earlier outputs are unchanged") -> int:
-    """`sys.exit(run("train", main))`: main's exit code, or 130 on Ctrl-C, or 2 when the disk is full.
+    """`sys.exit(run("train", main))`: main's exit code, or 130 on Ctrl-C, 143 on SIGTERM, or 2 when the disk is full.
 
     Outputs are swapped in whole (core.atomic), so an interrupted run leaves what was there before; `interrupted`
     says so, or says what else the stage keeps (training keeps its checkpoints)."""
+    stop_on_sigterm()
     try:
         code = main() or 0
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done: a late Ctrl-C must not turn it into a failure
+        # the work is done: a late Ctrl-C or SIGTERM must not turn it into a failure
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         return code
-    except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; {interrupted}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt as e:
+        how, code = stopped(e)
+        print(f"\n{prog}: {how}; {interrupted}", file=sys.stderr, flush=True)
         sys.stdout.flush()
         # Exit here, not by returning: the interrupt has unwound every `with` (staging removed, locks released), and
         # a normal interpreter shutdown after a caught Ctrl-C was seen ending the process by SIGINT (-2), not 130.
-        os._exit(130)
+        os._exit(code)
     except OSError as e:
         from .atomic import is_disk_full
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .config import ConfigError
+from .errors import ConfigError
 
 
 

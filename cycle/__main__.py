@@ -1,4 +1,4 @@
-"""`python -m cycle`: one unattended cycle; `promote NAME CYCLE` and `rollback NAME` by hand (see README).
+"""`python -m cycle`: one unattended cycle; `promote NAME CYCLE` and `rollback NAME` by hand (see docs/cycle.md).
 
     python -m cycle --overlay configs/demo.yaml           # harvest, train candidates, gate, report (and promote)
     python -m cycle --db ~/.local/share/opencode/opencode.db cycle.auto_promote=true
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core import entry
 from core.config import ConfigError
 
 # extraction's source options, passed through to `python -m extract` as given
@@ -50,10 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # a full disk, a folder that cannot be written: what and where, in one line
         print(f"cycle: error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("cycle: interrupted; the promoted adapters are intact, the next cycle cleans up", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (core.entry): one line, exit 130 or 143
+        how, code = entry.stopped(e)
+        print(f"cycle: {how}; the promoted adapters are intact, the next cycle cleans up", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":
+    entry.stop_on_sigterm()
     sys.exit(main())

@@ -10,27 +10,16 @@ a complete .adapter-incoming/ is there to finish with.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 from typing import Any, Callable
 
+from core.version import weights_digest
+
 from .state import write_json
 
 RECORD = ".promotion.json"
-
-
-def digest(adapter: Path) -> str | None:
-    """A short digest of the adapter's weights: which adapter served, in the history."""
-    f = adapter / "adapter_model.safetensors"
-    if not f.is_file():
-        return None
-    h = hashlib.sha256()
-    with f.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
 
 
 def _paths(out: Path) -> dict[str, Path]:
@@ -45,7 +34,7 @@ def _finish(out: Path, record: dict[str, Any], log: Callable[[dict[str, Any]], N
         tmp = out / ".training_summary.json.partial"
         shutil.copy2(summary, tmp)
         tmp.replace(out / "training_summary.json")
-    log(record | {"adapter": digest(p["adapter"])})
+    log(record | {"adapter": weights_digest(p["adapter"])})
     (p["adapter"] / RECORD).unlink(missing_ok=True)
     shutil.rmtree(p["discard"], ignore_errors=True)
 

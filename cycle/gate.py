@@ -25,29 +25,21 @@ class Models:
 
     def losses(self, adapter: str | None, enc, batch_size: int, *, plain: bool = False):
         """Per-window losses of `adapter` (None: the base); `plain`: one window at a time, no shared prefix."""
-        from core.loss import window_losses
+        from core.loss import active, window_losses
 
         pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
         kw = dict(batch_size=1, share_prefix=False) if plain else dict(batch_size=batch_size)
-        if adapter is None:
-            with self.model.disable_adapter():
-                return window_losses(self.model, enc, pad_id=pad, **kw)
-        self.model.set_adapter(adapter)
-        return window_losses(self.model, enc, pad_id=pad, **kw)
+        with active(self.model, adapter):
+            return window_losses(self.model, enc, pad_id=pad, **kw)
 
 
 def _load(sp: Specialist, adapters: dict[str, Path]) -> Models:
-    from peft import PeftModel
-
+    from core.loss import with_adapters
     from core.masking import training_template
-    from core.models import load_model, load_tokenizer
+    from core.models import config_tokenizer
 
-    tok = load_tokenizer(sp.config["model"])
-    names = list(adapters)
-    model = PeftModel.from_pretrained(load_model(sp.config["model"]), str(adapters[names[0]]),
-                                      adapter_name=names[0])
-    for n in names[1:]:
-        model.load_adapter(str(adapters[n]), adapter_name=n)
+    tok = config_tokenizer(sp.config, who=sp.name)
+    model = with_adapters(sp.config["model"], adapters)
     model.eval()
     return Models(model, tok, training_template(tok))
 

@@ -12,6 +12,7 @@ from core.config import ConfigError, Specialist
 
 from . import adapters, candidates, gate, harvest, notify
 from core.lock import output_lock
+from core.version import weights_digest
 from .report import append_history, markdown, now, summary_line
 from .settings import CycleSettings, settings
 from .state import State, read_json, write_json
@@ -121,8 +122,8 @@ def run(overlay: str | None, source_args: list[str], overrides: list[str]) -> in
             append_history(cs.root, {"event": "decision", "cycle": cid, "specialist": n,
                                      "decision": entry["decision"], "reason": entry["reason"],
                                      "candidate": entry.get("candidate", {}).get("path"),
-                                     "candidate_adapter": adapters.digest(final / "candidates" / n / "adapter"),
-                                     "serving_adapter": adapters.digest(specs[n].path("outputs") / "adapter")})
+                                     "candidate_adapter": weights_digest(final / "candidates" / n / "adapter"),
+                                     "serving_adapter": weights_digest(specs[n].path("outputs") / "adapter")})
             if n in cands:
                 state.baseline[n] = growth[n].train  # decided: the next cycle counts from here
         state.save(ledger)

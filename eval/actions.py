@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .toolcalls import Parsed, ToolCall, TurnParser, normalise_arguments, recorded_calls, shell_program
+from .verdicts import MIN_SESSIONS, judge
 
 # The metrics, in report order: (key, label, what is counted).
 METRICS = [
@@ -67,7 +68,7 @@ def _eos_ids(model, tok) -> list[int]:
 
 
 def generate(model, tok, turns: list[Turn], *, batch_size: int = 8, max_new_tokens: int = 256,
-             share_prefix: bool = True) -> list[Generated]:
+             share_prefix: bool = True, progress: str | None = None) -> list[Generated]:
     """Greedy generation for each turn's history (with its tools), in batches.
 
     Turns sharing a prompt prefix (the system prompt and tools, and the window's history) are batched together; the
@@ -78,7 +79,7 @@ def generate(model, tok, turns: list[Turn], *, batch_size: int = 8, max_new_toke
     import torch
     from transformers import GenerationConfig
 
-    from core.loss import MIN_SHARED_PREFIX, batches, common_prefix, prefix_cache
+    from core.loss import MIN_SHARED_PREFIX, batches, common_prefix, prefix_cache, progress_bar
 
     prompts = [list(tok.apply_chat_template(t.history, tools=t.tools, add_generation_prompt=True, tokenize=True,
                                             return_dict=True)["input_ids"]) for t in turns]
@@ -89,7 +90,7 @@ def generate(model, tok, turns: list[Turn], *, batch_size: int = 8, max_new_toke
     device = next(model.parameters()).device
     out: dict[int, Generated] = {}
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), progress_bar(progress, len(turns), "turn") as bar:
         for idx in batches(prompts, list(range(len(prompts))), batch_size, share_prefix):
             seqs = [prompts[i] for i in idx]
             shared = min(common_prefix(seqs[0], s) for s in seqs) if share_prefix and len(idx) > 1 else 0
@@ -109,6 +110,7 @@ def generate(model, tok, turns: list[Turn], *, batch_size: int = 8, max_new_toke
                 toks = new[row]
                 end = next((k for k, t in enumerate(toks) if t in eos), None)
                 out[i] = Generated(toks[:end + 1] if end is not None else toks, prompts[i], end is None)
+            bar.update(len(idx))
     return [out[i] for i in range(len(turns))]
 
 
@@ -180,9 +182,9 @@ def bootstrap_rates(a: list[TurnScore], b: list[TurnScore], *, samples: int = 10
 
 
 def run_side(model, tok, parser: TurnParser, turns: list[Turn], *, batch_size: int,
-             max_new_tokens: int) -> tuple[list[Parsed], list[Generated], list[TurnScore]]:
+             max_new_tokens: int, progress: str | None = None) -> tuple[list[Parsed], list[Generated], list[TurnScore]]:
     """Generate, parse and score every turn with the model as it is (adapter on, off, or another one active)."""
-    gens = generate(model, tok, turns, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    gens = generate(model, tok, turns, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress)
     preds = [parser(g.ids, prefix=g.prompt, tools=t.tools) for g, t in zip(gens, turns)]
     return preds, gens, score(preds, gens, turns)
 
@@ -203,12 +205,16 @@ def sample(turn: Turn, sides: dict[str, tuple[Parsed, TurnScore]], chars: int = 
 
 
 def evaluate_turns(model, tok, turns: list[Turn], available: int, *, batch_size: int, max_new_tokens: int,
-                   samples: int = 3, min_sessions: int | None = None) -> dict[str, Any]:
-    """Base (adapter disabled) and adapter on the same turns: counts, rates, intervals and a few examples."""
+                   samples: int = 3, min_sessions: int | None = None, progress: str | None = None) -> dict[str, Any]:
+    """Base (adapter disabled) and adapter on the same turns: counts, rates, intervals and a few examples.
+    `progress`: a name for the progress bars (None: none)."""
     parser = TurnParser(tok)
+    label = (lambda side: f"{progress}: next action, {side}") if progress else (lambda side: None)
     with model.disable_adapter():  # the base: the same weights in memory, the adapter switched off
-        pa, _, base = run_side(model, tok, parser, turns, batch_size=batch_size, max_new_tokens=max_new_tokens)
-    pb, _, tuned = run_side(model, tok, parser, turns, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        pa, _, base = run_side(model, tok, parser, turns, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                               progress=label("base"))
+    pb, _, tuned = run_side(model, tok, parser, turns, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                            progress=label("adapter"))
     ci = bootstrap_rates(base, tuned)
     result: dict[str, Any] = {
         "turns": len(turns), "turns_available": available, "max_new_tokens": max_new_tokens, "parser": parser.kind,
@@ -231,14 +237,6 @@ def evaluate_turns(model, tok, turns: list[Turn], available: int, *, batch_size:
 
 
 def verdict(r: dict[str, Any]) -> str:
-    from .report import MIN_SESSIONS, too_few
-
-    few = too_few(r.get("sessions"), r.get("min_sessions", MIN_SESSIONS))
-    if few:
-        return few
-    d = r["delta_ci95"].get("next_action") or []
-    if d and d[0] > 0:
-        return "better than base (95% interval of the next-action accuracy change above 0)"
-    if d and d[1] < 0:
-        return "worse than base"
-    return "no clear difference from base"
+    """The next-action verdict: the change in next-action accuracy, judged as the loss is (eval/verdicts.py)."""
+    return judge(r.get("sessions"), r.get("min_sessions", MIN_SESSIONS), r["delta_ci95"].get("next_action") or [],
+                 better="above", measure="next-action accuracy")

@@ -14,16 +14,14 @@ from typing import Any
 
 from core.config import ConfigError, Specialist
 
-from core.loss import encode, mean_loss, window_losses
+from core.loss import active, encode, mean_loss, window_losses, with_adapters
 from .report import MIN_SESSIONS, NothingHeldOut, adapter_dir, check_base, eval_setting, held_out
 
 
 def build(specs: list[Specialist], *, next_action: bool | None = None) -> dict[str, Any]:
     """The matrix over `specs` (rows: those with a trained adapter; columns: those with a test split)."""
-    from peft import PeftModel
-
     from core.masking import training_template
-    from core.models import load_model, load_tokenizer, resolve_base
+    from core.models import config_tokenizer, resolve_base
 
     from .actions import held_out_turns, run_side
     from .toolcalls import TurnParser
@@ -59,12 +57,9 @@ def build(specs: list[Specialist], *, next_action: bool | None = None) -> dict[s
         raise ConfigError("no specialist has held-out windows; nothing to fill the matrix with")
 
     first = specs[0]
-    tok = load_tokenizer(first.config["model"])
+    tok = config_tokenizer(first.config)
     names = list(adapters)
-    model = PeftModel.from_pretrained(load_model(first.config["model"]), str(adapters[names[0]]),
-                                      adapter_name=names[0])
-    for n in names[1:]:
-        model.load_adapter(str(adapters[n]), adapter_name=n)
+    model = with_adapters(first.config["model"], adapters)
     rows, columns = ["base", *names], list(tests)
     by_name = {sp.name: sp for sp in specs}
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
@@ -90,11 +85,7 @@ def build(specs: list[Specialist], *, next_action: bool | None = None) -> dict[s
                     scores = run_side(model, tok, parser, turns, batch_size=bs,
                                       max_new_tokens=eval_setting(sp, "max_new_tokens"))[2]
                     acts[i][j] = round(sum(s.values["next_action"] for s in scores) / len(scores), 4)
-            if row == "base":
-                with model.disable_adapter():
-                    cell()
-            else:
-                model.set_adapter(row)
+            with active(model, None if row == "base" else row):
                 cell()
     sessions = {col: len(set(tests[col]["session_id"])) for col in columns}
     m = {"rows": rows, "columns": columns, "loss": loss, "next_action": acts, "trained_tokens": tokens,

@@ -9,15 +9,11 @@ from typing import Any
 
 from core.atomic import Transaction
 from core.config import ConfigError, Specialist
-from core.version import code_version
+from core.version import code_version, weights_digest
 
 from core.loss import bits_per_byte, bootstrap, encode, mean_loss, window_losses
 
-# eval.min_sessions' default: fewer held-out sessions than this and there is no verdict, only the numbers. The
-# intervals resample sessions, and with n sessions even a change in the same direction on every one of them is a
-# coin flip's 2 * 0.5**n: 0.0625 at n = 5, 0.031 at n = 6 (a two-sided sign test), so below 6 no interval can mean
-# "at the 5% level" whatever it says; with 1 session the bootstrap interval is a single point.
-MIN_SESSIONS = 6
+from .verdicts import MIN_SESSIONS, judge
 
 # eval.* keys and their defaults (configs/defaults.yaml sets them; these apply where a config predates a key)
 DEFAULTS = {"batch_size": 8, "max_turns": 200, "max_new_tokens": 256, "matrix_next_action": False,
@@ -72,18 +68,6 @@ def held_out(sp: Specialist):
     return ds["test"]
 
 
-def file_digest(path: Path) -> str | None:
-    import hashlib
-
-    if not path.is_file():
-        return None
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 def evaluate(sp: Specialist) -> dict[str, Any]:
     """Base vs adapter on the held-out windows: loss (the training mask) and next action; writes reports/<name>/.
 
@@ -101,7 +85,7 @@ def _evaluate(sp: Specialist) -> dict[str, Any]:
     from peft import PeftModel
 
     from core.masking import training_template
-    from core.models import load_model, load_tokenizer, resolve_base
+    from core.models import load_model, config_tokenizer, resolve_base
 
     from .actions import evaluate_turns, held_out_turns
 
@@ -109,14 +93,14 @@ def _evaluate(sp: Specialist) -> dict[str, Any]:
     adapter = adapter_dir(sp)
     check_base(sp, adapter)
     test = held_out(sp)
-    tok = load_tokenizer(sp.config["model"])
+    tok = config_tokenizer(sp.config, who=sp.name)
     enc = encode(tok, test, training_template(tok), sp.config["sft"].get("max_length"))
     model = PeftModel.from_pretrained(load_model(sp.config["model"]), str(adapter))
     bs = settings["batch_size"]
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    tuned = window_losses(model, enc, batch_size=bs, pad_id=pad)
+    tuned = window_losses(model, enc, batch_size=bs, pad_id=pad, progress=f"{sp.name}: held-out loss, adapter")
     with model.disable_adapter():
-        base = window_losses(model, enc, batch_size=bs, pad_id=pad)
+        base = window_losses(model, enc, batch_size=bs, pad_id=pad, progress=f"{sp.name}: held-out loss, base")
     ci = bootstrap(base, tuned)
     lb, la = mean_loss(base), mean_loss(tuned)
     next_action = None
@@ -125,14 +109,14 @@ def _evaluate(sp: Specialist) -> dict[str, Any]:
         if turns:
             next_action = evaluate_turns(model, tok, turns, available, batch_size=bs,
                                          max_new_tokens=settings["max_new_tokens"],
-                                         min_sessions=settings["min_sessions"])
+                                         min_sessions=settings["min_sessions"], progress=sp.name)
     summary_path = sp.path("outputs") / "training_summary.json"
     training = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     result = {
         "specialist": sp.name, "language": sp.language,
         "base_model": sp.config["model"]["model_name_or_path"],
         "base_model_path": resolve_base(sp.config["model"]["model_name_or_path"]),
-        "adapter_path": str(adapter), "adapter_sha256": file_digest(adapter / "adapter_model.safetensors"),
+        "adapter_path": str(adapter), "adapter_sha256": weights_digest(adapter),
         "data_fingerprint": training.get("data_fingerprint"), "code_version": code_version(),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": {**settings, "max_length": sp.config["sft"].get("max_length")},
@@ -150,25 +134,10 @@ def _evaluate(sp: Specialist) -> dict[str, Any]:
     return result
 
 
-def too_few(sessions: int | None, minimum: int = MIN_SESSIONS) -> str | None:
-    """The verdict when there are too few held-out sessions to judge, else None."""
-    if sessions is not None and sessions < minimum:
-        return (f"too few held-out sessions to judge ({sessions} of the {minimum} a verdict needs, "
-                f"eval.min_sessions; the numbers are reported)")
-    return None
-
-
 def verdict(r: dict[str, Any]) -> str:
     """The loss verdict (the next-action one is r["next_action"]["verdict"])."""
-    few = too_few(r.get("test_sessions"), (r.get("settings") or {}).get("min_sessions", MIN_SESSIONS))
-    if few:
-        return few
-    d = r.get("delta_loss_ci95") or []
-    if d and d[1] < 0:
-        return "better than base (95% interval of the loss change below 0)"
-    if d and d[0] > 0:
-        return "worse than base"
-    return "no clear difference from base"
+    return judge(r.get("test_sessions"), (r.get("settings") or {}).get("min_sessions", MIN_SESSIONS),
+                 r.get("delta_loss_ci95") or [], better="below", measure="loss")
 
 
 def _pct(m: dict[str, Any]) -> str:

@@ -202,9 +202,9 @@ def _merge(sp: Specialist, adapter: Path, dest: Path) -> float:
     import torch
     from peft import PeftModel
 
-    from core.models import load_model, load_tokenizer
+    from core.models import load_model, config_tokenizer
 
-    tok = load_tokenizer(sp.config["model"])
+    tok = config_tokenizer(sp.config, who=sp.name)
     model = PeftModel.from_pretrained(load_model(sp.config["model"]), str(adapter)).eval()
     probe = tok("fn main() { println!(\"hello\"); }\nimport os\nclass A; end", return_tensors="pt")
     with torch.no_grad():

@@ -95,13 +95,23 @@ _WRAPPERS = {"npx", "bunx", "pnpm", "yarn", "uv", "poetry", "bundle", "pipx"}  #
 _PREFIXES = {"sudo", "env", "time", "exec", "nohup", "command", "then", "do", "("}
 
 
+def shell_segments(command: str, strip: str = "") -> list[list[str]]:
+    """The words of each segment of a shell command line (split at `&&`, `||`, `;`, `|`, newlines and `$(`), each
+    word stripped of the `strip` characters, `VAR=value` words dropped and the leading `sudo`, `env`, `time`, ...
+    words that run the next one left off. Language evidence (here) and replay's test runs read commands so."""
+    out = []
+    for seg in _SHELL_SPLIT.split(command):
+        words = [w.strip(strip) for w in seg.strip().split() if "=" not in w or w.startswith("-")]  # drop VAR=value
+        while words and words[0] in _PREFIXES:
+            words = words[1:]
+        out.append(words)
+    return out
+
+
 def _commands(command: str) -> list[str]:
     """Program names of a shell command line: the first word of every segment, and what a runner runs."""
     progs = []
-    for seg in _SHELL_SPLIT.split(command):
-        words = [w for w in seg.strip().split() if "=" not in w or w.startswith("-")]  # drop VAR=value
-        while words and words[0] in _PREFIXES:
-            words = words[1:]
+    for words in shell_segments(command):
         if not words:
             continue
         progs.append(words[0].rsplit("/", 1)[-1])
@@ -112,7 +122,7 @@ def _commands(command: str) -> list[str]:
     return progs
 
 
-def _command_line(v):
+def command_line(v):
     """A command as one line: argv lists (Codex's shell tool) joined, `bash -lc LINE` read as LINE."""
     if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
         if len(v) >= 3 and v[0].rsplit("/", 1)[-1] in ("bash", "sh", "zsh") and v[1] in ("-lc", "-c"):
@@ -139,7 +149,7 @@ def classify(session: Session, *, min_score: float = 3.0, margin: float = 2.0) -
             continue
         for k, v in call.arguments.items():
             if k in ("command", "cmd"):
-                v = _command_line(v)
+                v = command_line(v)
             if not isinstance(v, str):
                 continue
             if k in _PATH_KEYS:

@@ -21,7 +21,7 @@ from core.config import ConfigError
 from core.data import open_dataset
 
 VERBS = ("analyze", "show", "compare", "report", "export-jsonl")
-EPILOG = """looking at extracted data (each also a make target; see the README's "Seeing the data"):
+EPILOG = """looking at extracted data (each also a make target; see docs/data.md):
   python -m extract analyze [--data DIR]             counts by specialist and source, lengths, tools, outcomes
   python -m extract show NAME INDEX [--split test]   one window, rendered readably
   python -m extract compare DIR_A DIR_B              two extractions side by side
@@ -179,8 +179,15 @@ def report(data: Path, out: Path, max_length: int | None) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from core.atomic import Transaction
+
     a = analyze(data, max_length)
-    out.mkdir(parents=True, exist_ok=True)
+    with Transaction(out, what="extract report") as tx:  # the five files are swapped in together, or none is
+        _report_files(tx, data, a, max_length, plt)
+    return out
+
+
+def _report_files(tx, data: Path, a: dict[str, Any], max_length: int | None, plt) -> None:
     specs = a["specialists"]
     lengths = {name: [r["est_tokens"] for _, r in _rows(data, name)] for name in specs}
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -191,7 +198,7 @@ def report(data: Path, out: Path, max_length: int | None) -> Path:
     ax.set(xlabel="tokens per window", ylabel="windows", title="Window lengths")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "lengths.png", dpi=100)
+    fig.savefig(tx.path("lengths.png"), dpi=100)
     plt.close(fig)
 
     tools: Counter = Counter()
@@ -203,7 +210,7 @@ def report(data: Path, out: Path, max_length: int | None) -> Path:
     ax.barh([k for k, _ in reversed(top)], [n for _, n in reversed(top)])
     ax.set(xlabel="calls", title="Tool usage")
     fig.tight_layout()
-    fig.savefig(out / "tools.png", dpi=100)
+    fig.savefig(tx.path("tools.png"), dpi=100)
     plt.close(fig)
 
     sources = sorted({s for v in specs.values() for s in v})
@@ -224,41 +231,46 @@ def report(data: Path, out: Path, max_length: int | None) -> Path:
     axes[1].set(ylabel="sessions", title="Outcomes")
     axes[1].legend()
     fig.tight_layout()
-    fig.savefig(out / "sessions.png", dpi=100)
+    fig.savefig(tx.path("sessions.png"), dpi=100)
     plt.close(fig)
 
-    (out / "report.md").write_text(f"# Data report: {data}\n\n```\n{analysis_text(a)}\n```\n\n"
-                                   "![lengths](lengths.png)\n\n![tools](tools.png)\n\n![sessions](sessions.png)\n")
-    (out / "analysis.json").write_text(json.dumps(a, indent=2) + "\n")
-    return out
+    tx.write_text("report.md", f"# Data report: {data}\n\n```\n{analysis_text(a)}\n```\n\n"
+                               "![lengths](lengths.png)\n\n![tools](tools.png)\n\n![sessions](sessions.png)\n")
+    tx.write_text("analysis.json", json.dumps(a, indent=2) + "\n")
 
 
 def export_jsonl(data: Path, name: str, out: Path) -> dict[str, int]:
     """OpenAI chat fine-tuning JSONL, one file per split: tool call arguments as JSON strings, tools as given."""
+    from core.atomic import Transaction
+
     dataset(data, name)  # a typo'd name says so before any folder is made
-    out.mkdir(parents=True, exist_ok=True)
     counts: Counter = Counter()
     files: dict[str, Any] = {}
-    try:
-        for split, r in _rows(data, name):
-            f = files.get(split) or files.setdefault(split, (out / f"{name}.{split}.jsonl").open("w", encoding="utf-8"))
-            msgs = []
-            for m in r["messages"]:
-                m = {k: v for k, v in m.items() if v is not None and k != "reasoning_content"}
-                if m.get("tool_calls"):
-                    m["tool_calls"] = [{"id": tc["id"], "type": "function", "function": {
-                        "name": tc["function"]["name"],
-                        "arguments": json.dumps(tc["function"]["arguments"], ensure_ascii=False)}}
-                        for tc in m["tool_calls"]]
-                if m["role"] == "tool":
-                    m.pop("name", None)
-                msgs.append(m)
-            f.write(json.dumps({"messages": msgs, "tools": r["tools"]}, ensure_ascii=False) + "\n")
-            counts[split] += 1
-    finally:
-        for f in files.values():
-            f.close()
+    with Transaction(out, what=f"extract export-jsonl {name}") as tx:  # every split's file swapped in at once
+        try:
+            _jsonl_rows(data, name, tx, files, counts)
+        finally:
+            for f in files.values():
+                f.close()
     return dict(counts)
+
+
+def _jsonl_rows(data: Path, name: str, tx, files: dict[str, Any], counts: Counter) -> None:
+    for split, r in _rows(data, name):
+        f = files.get(split) or files.setdefault(split, tx.path(f"{name}.{split}.jsonl").open("w", encoding="utf-8"))
+        msgs = []
+        for m in r["messages"]:
+            m = {k: v for k, v in m.items() if v is not None and k != "reasoning_content"}
+            if m.get("tool_calls"):
+                m["tool_calls"] = [{"id": tc["id"], "type": "function", "function": {
+                    "name": tc["function"]["name"],
+                    "arguments": json.dumps(tc["function"]["arguments"], ensure_ascii=False)}}
+                    for tc in m["tool_calls"]]
+            if m["role"] == "tool":
+                m.pop("name", None)
+            msgs.append(m)
+        f.write(json.dumps({"messages": msgs, "tools": r["tools"]}, ensure_ascii=False) + "\n")
+        counts[split] += 1
 
 
 def main(argv: list[str]) -> int:

@@ -117,7 +117,7 @@ def export_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl"))
 
 
-def _documents(text: str) -> list[Any]:
+def json_documents(text: str) -> list[Any]:
     """The JSON documents in a file: one (pretty-printed, whatever the file is called), or one per line."""
     text = text.lstrip("\ufeff")
     start = text.find("{")
@@ -148,7 +148,7 @@ def read_export(src, opts: ReadOptions, stats: ReadStats) -> Iterator[Session]:
     for path in export_files(root):
         stats.counts["opencode export files read"] += 1
         try:
-            docs = _documents(path.read_text(encoding="utf-8", errors="replace"))
+            docs = json_documents(path.read_text(encoding="utf-8", errors="replace"))
         except OSError:
             docs = []
         sessions = [d for d in docs if isinstance(d, dict) and isinstance(d.get("info"), dict)

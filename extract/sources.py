@@ -99,4 +99,4 @@ def nothing_found(sources: list[Source]) -> str:
                        for src in sources)
     how = ", ".join(f"{NAMING[k]}PATH" for k in KINDS)
     return f"no agent sessions found. Looked at: {looked}. Name your logs with make extract {how} " \
-           f"(or python -m extract --db/--claude-dir/...; see the README's sources table)"
+           f"(or python -m extract --db/--claude-dir/...; see docs/extraction.md, Sources)"

@@ -98,7 +98,8 @@ def _llamacpp(cfg: dict[str, Any], served: list[Served], host: str, port: int, o
     scfg = cfg["serve"]
     base = cfg["model"]["model_name_or_path"]
     gguf = convert.base_gguf(base, exports_root(cfg) / "serve", revision=cfg["model"].get("model_revision"),
-                             outtype=scfg.get("gguf_type") or "auto", log=log)
+                             outtype=scfg.get("gguf_type") or "auto",
+                             chat_template_path=cfg["sft"].get("chat_template_path"), log=log)
     engine = Engine(served, gguf, scfg)
     template = chat.template_of(engine.llama)
     if not template:

@@ -148,8 +148,24 @@ def normalised_json(path: Path, drop: tuple[str, ...]) -> dict:
     return {k: v for k, v in d.items() if k not in drop}
 
 
+STOPS = {"ctrl-c": signal.SIGINT, "sigterm": signal.SIGTERM}
+# how a stage stops on each signal: Ctrl-C and SIGTERM with one line and their exit code, SIGKILL by the signal
+ENDINGS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
+
+
+def stopped(r: subprocess.CompletedProcess, stage: str, sig: int, what) -> None:
+    if sig not in ENDINGS:
+        assert r.returncode == -signal.SIGKILL, (what, r.stderr[-2000:])
+        return
+    how, code = ENDINGS[sig]
+    assert r.returncode == code, (what, r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr, (what, r.stderr[-2000:])
+    assert r.stderr.strip().splitlines()[-1].startswith(f"{stage}: {how}; "), (what, r.stderr[-2000:])
+
+
 def try_kills(ws, tmp_path, stage: str, argv_of, rerun_of, snapshot, check_read, previous_kind: str):
-    """Kill `stage` at its chosen write points and at a random moment, and Ctrl-C it at another; after each, the outputs
+    """Kill `stage` at its chosen write points and at a random moment, Ctrl-C it at another and SIGTERM it at a write
+    point (CRASH_KILL_POINTS=all: Ctrl-C and SIGTERM at every point too); after each, the outputs
     must be the previous ones or the new ones (after settling), what the next stage reads must be whole, and the rerun
     must end as an unkilled run. Returns what the tries left: how many previous, new, or not killed."""
     probe, args = workspace(ws, tmp_path / "probe", previous_kind)
@@ -165,21 +181,18 @@ def try_kills(ws, tmp_path, stage: str, argv_of, rerun_of, snapshot, check_read,
     every = os.environ.get("CRASH_KILL_POINTS") == "all"
     trials = ([("point", k) for k in points] + [("random", rng.uniform(0.3, 0.95) * seconds)]
               + [("ctrl-c random", max(1.5, rng.uniform(0.3, 0.9) * seconds))]
-              + ([("ctrl-c point", k) for k in points] if every else []))
+              + [("sigterm point", points[len(points) // 2])]
+              + ([("ctrl-c point", k) for k in points] + [("sigterm point", k) for k in points] if every else []))
     found = {"previous": 0, "new": 0, "new after settling": 0, "not killed": 0}
     for i, (kind, at) in enumerate(trials):
         root, args = workspace(ws, tmp_path / f"kill-{i}", previous_kind)
-        sig = signal.SIGINT if kind.startswith("ctrl-c") else signal.SIGKILL
+        sig = STOPS.get(kind.split()[0], signal.SIGKILL)
         r = run(argv_of(args), kill_at=at if kind.endswith("point") else None,
                 kill_after=at if kind.endswith("random") else None, signal_=sig)
         if r.returncode == 0:
             found["not killed"] += 1  # the random moment came after the end
-        elif sig == signal.SIGINT:  # Ctrl-C: one line, exit 130, no traceback
-            assert r.returncode == 130, (kind, at, r.stderr[-2000:])
-            assert "Traceback" not in r.stderr
-            assert r.stderr.strip().splitlines()[-1].startswith(f"{stage}: interrupted; "), r.stderr[-2000:]
         else:
-            assert r.returncode == -signal.SIGKILL, (kind, at, r.stderr[-2000:])
+            stopped(r, stage, sig, (kind, at))
         pending = any(p.name.startswith(".commit-") for k in KINDS if (root / k).is_dir()
                       for d in (root / k, *(root / k).iterdir()) if d.is_dir() for p in d.iterdir())
         now = snapshot(root)  # snapshot settles first, as every reader does
@@ -193,8 +206,8 @@ def try_kills(ws, tmp_path, stage: str, argv_of, rerun_of, snapshot, check_read,
                              root / "outputs" / NAME, root / "outputs" / NAME / "checkpoints", root / "reports" / NAME,
                              root / "exports" / NAME)
     print(f"\n{stage}: {len(trace.read_text().splitlines())} write points in a run of {seconds:.1f} s; {len(trials)} "
-          f"tries (kill -9 at {len(points)} of the points and 1 random moment, Ctrl-C at 1 random moment"
-          f"{' and at every point' if every else ''}): {found}")
+          f"tries (kill -9 at {len(points)} of the points and 1 random moment, Ctrl-C at 1 random moment, SIGTERM at "
+          f"{'every point' if every else '1 point'}{', Ctrl-C at every point' if every else ''}): {found}")
     return found
 
 
@@ -228,7 +241,7 @@ def test_extract_survives_a_kill_at_any_moment(ws, tmp_path):
 # --- train ------------------------------------------------------------------------------------------------------------
 
 SUMMARY_VOLATILE = ("wall_seconds", "tokens_per_second", "tokens_this_run", "steps_this_run", "resumed_from", "run_id",
-                    "train_loss", "eval_loss_before")
+                    "train_loss")
 
 
 def adapter_snapshot(root: Path) -> dict:
@@ -320,3 +333,57 @@ def test_export_survives_a_kill_at_any_moment(ws, tmp_path):
     argv = lambda args: ["export", NAME, *args, "--force"]  # noqa: E731
     found = try_kills(ws, tmp_path, "export", argv, argv, export_snapshot, export_whole, "exports")
     assert found["previous"] and found["new"] + found["new after settling"] + found["not killed"]
+
+
+# --- the data tools' writers: extract report, extract export-jsonl ---------------------------------------------------
+
+def folder_snapshot(folder: Path) -> dict:
+    settle(folder)
+    return digest(folder)
+
+
+def try_writer(ws, tmp_path, verb: str, out_of) -> dict:
+    """`python -m extract VERB` over the golden datasets, writing where `out_of(root)` says, over the output it made
+    from the previous datasets: killed at its write points, Ctrl-C'd and SIGTERM'd at one, the output is the previous
+    one or the new one, and the rerun ends with the new one."""
+    def prepared(root: Path) -> list[str]:
+        shutil.copytree(ws["golden"] / "data", root / "data")
+        ok(run(["extract", verb, *argv_tail(ws["previous"] / "data", out_of(root))]))
+        return argv_tail(root / "data", out_of(root))
+
+    def argv_tail(data: Path, out: Path) -> list[str]:
+        return [*([NAME] if verb == "export-jsonl" else []), "--data", str(data), "--out", str(out)]
+
+    probe = tmp_path / "probe"
+    tail = prepared(probe)
+    before = folder_snapshot(out_of(probe))
+    trace = tmp_path / "trace"
+    ok(run(["extract", verb, *tail], trace=trace))
+    after = folder_snapshot(out_of(probe))
+    assert before and after and before != after
+    points = kill_points(trace, SPREAD)
+    trials = [(signal.SIGKILL, k) for k in points] + [(s, points[len(points) // 2]) for s in ENDINGS]
+    found = {"previous": 0, "new": 0}
+    for i, (sig, at) in enumerate(trials):
+        root = tmp_path / f"kill-{i}"
+        tail = prepared(root)
+        r = run(["extract", verb, *tail], kill_at=at, signal_=sig)
+        stopped(r, "extract", sig, (verb, sig, at))
+        now = folder_snapshot(out_of(root))
+        assert now in (before, after), f"extract {verb}: a mix after {signal.Signals(sig).name} at point {at}"
+        found["previous" if now == before else "new"] += 1
+        ok(run(["extract", verb, *tail]))
+        assert folder_snapshot(out_of(root)) == after
+        assert not leftovers(out_of(root))
+    print(f"\nextract {verb}: {len(trace.read_text().splitlines())} write points; {len(trials)} tries: {found}")
+    return found
+
+
+def test_extract_report_is_swapped_in_whole_whatever_stops_it(ws, tmp_path):
+    found = try_writer(ws, tmp_path, "report", lambda root: root / "reports" / "data")
+    assert found["previous"] and found["new"]
+
+
+def test_export_jsonl_is_swapped_in_whole_whatever_stops_it(ws, tmp_path):
+    found = try_writer(ws, tmp_path, "export-jsonl", lambda root: root / "data" / "openai")
+    assert found["previous"] and found["new"]

@@ -69,7 +69,7 @@ def test_train_all_trains_every_specialist_with_a_dataset(flow):
 def test_a_specialist_without_held_out_data_trains_without_a_held_out_loss(flow):
     summary = json.loads((flow["root"] / "outputs" / "prism" / "training_summary.json").read_text())
     assert summary["test_windows"] == 0
-    assert summary["eval_loss_before"] is None and summary["eval_loss_after"] is None
+    assert summary["held_out_loss_base"] is None and summary["held_out_loss_adapter"] is None
     assert "train prism: 6 steps" in flow["stages"]["train"][1] and "n/a (no test split)" in flow["stages"]["train"][1]
 
 

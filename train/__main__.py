@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if s is None:  # RESUME=1 on a finished run: said so, nothing written
                 continue
-            before = f"{s['eval_loss_before']:.3f} -> " if s["eval_loss_before"] is not None else ""
-            after = f"{s['eval_loss_after']:.3f}" if s["eval_loss_after"] is not None else "n/a (no test split)"
+            before = f"{s['held_out_loss_base']:.3f} -> " if s["held_out_loss_base"] is not None else ""
+            after = f"{s['held_out_loss_adapter']:.3f}" if s["held_out_loss_adapter"] is not None else "n/a (no test split)"
             steps = (f"{s['global_step']} steps ({s['steps_this_run']} in this run)" if s["resumed_from"]
                      else f"{s['global_step']} steps")
             say(f"train {sp.name}: {steps}, {s['tokens_this_run']} tokens in {s['wall_seconds']} s "

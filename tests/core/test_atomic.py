@@ -166,6 +166,66 @@ def test_ctrl_c_during_the_swap_waits_until_the_new_output_is_whole(tmp_path, mo
     assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
 
 
+def test_sigterm_during_the_swap_waits_until_the_new_output_is_whole(tmp_path, monkeypatch):
+    from core.entry import stop_on_sigterm
+    from core.errors import Terminated
+
+    root = tmp_path / "out"
+    with Transaction(root, what="test") as tx:
+        for name in ("a", "b"):
+            tx.write_text(name, "old")
+    real_point = atomic.point
+
+    def terminate_when_moving(label):
+        if label.endswith("a moved in"):
+            os.kill(os.getpid(), signal.SIGTERM)  # `systemctl stop` in the middle of the renames
+        real_point(label)
+
+    monkeypatch.setattr(atomic, "point", terminate_when_moving)
+    previous = signal.getsignal(signal.SIGTERM)
+    stop_on_sigterm()
+    try:
+        with pytest.raises(Terminated):
+            with Transaction(root, what="test") as tx:
+                for name in ("a", "b"):
+                    tx.write_text(name, "new")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert {p.name: p.read_text() for p in outputs(root)} == {"a": "new", "b": "new"}
+    assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
+
+
+STAGE = """
+import sys, time
+from pathlib import Path
+from core import entry
+from core.atomic import Transaction
+
+def main():
+    with Transaction(Path(sys.argv[1]), what="test stage") as tx:
+        tx.write_text("out.txt", "new")
+        print("staged", flush=True)
+        time.sleep(60)
+sys.exit(entry.run("stage", main, interrupted="the previous output is unchanged"))
+"""
+
+
+@pytest.mark.parametrize("sig, line, code", [(signal.SIGINT, "stage: interrupted; ", 130),
+                                             (signal.SIGTERM, "stage: terminated; ", 143)])
+def test_a_stage_stopped_by_ctrl_c_or_sigterm_says_so_in_one_line_and_keeps_the_old_output(tmp_path, sig, line, code):
+    root = tmp_path / "out"
+    root.mkdir()
+    (root / "out.txt").write_text("old")
+    p = subprocess.Popen([sys.executable, "-c", STAGE, str(root)], cwd=REPO, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert p.stdout.readline().strip() == "staged"
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == code, err
+    assert err.strip().splitlines() == [line + "the previous output is unchanged"]
+    assert (root / "out.txt").read_text() == "old" and [x.name for x in root.iterdir()] == ["out.txt"]
+
+
 def test_replace_all_leaves_exactly_the_staged_entries(tmp_path):
     root = tmp_path / "export"
     with Transaction(root, what="test") as tx:

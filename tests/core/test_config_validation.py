@@ -141,6 +141,7 @@ def test_tiny_overlay_moves_no_folder_and_the_demo_overlay_is_tiny_plus_the_demo
 
 
 def test_the_readmes_overlay_example_for_your_own_data_is_the_tiny_one():
-    readme = (cfglib.CONFIG_DIR.parent / "README.md").read_text()
+    root = cfglib.CONFIG_DIR.parent
+    readme = "".join(page.read_text() for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
     assert "`CONFIG=configs/tiny.yaml`" in readme
     assert "a config overlay, such as `configs/demo.yaml`" not in readme

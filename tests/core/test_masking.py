@@ -181,7 +181,7 @@ def test_training_with_a_template_without_markers_trains_and_lowers_the_held_out
     s = trained_plain["summary"]
     assert s["masking"] == "diff" and s["global_step"] == 6
     assert s["config"]["sft"]["assistant_only_loss"] is True
-    assert s["eval_loss_after"] < s["eval_loss_before"]
+    assert s["held_out_loss_adapter"] < s["held_out_loss_base"]
 
 
 def test_the_adapter_keeps_the_bases_own_template_without_markers(trained_plain):

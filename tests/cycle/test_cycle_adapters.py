@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from core.version import weights_digest
 from cycle import adapters
 
 
@@ -42,7 +43,7 @@ def test_promotion_keeps_the_previous_adapter_and_rollback_restores_it(out, tmp_
     assert (_weights(out / "adapter"), _weights(out / "adapter.previous")) == ("v1", "v2")
     assert (out / "training_summary.json").read_text() == '{"run": 1}'  # the manual run's summary travelled along
     assert [e["event"] for e in log] == ["promote", "rollback"]
-    assert [e["adapter"] for e in log] == [adapters.digest(out / "adapter.previous"), adapters.digest(out / "adapter")]
+    assert [e["adapter"] for e in log] == [weights_digest(out / "adapter.previous"), weights_digest(out / "adapter")]
     assert sorted(p.name for p in out.iterdir()) == ["adapter", "adapter.previous", "training_summary.json"]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cycle.adapters import digest
+from core.version import weights_digest as digest
 from sample.store import add_sample_sessions, build_sample_store
 from core.config import read_overlay
 

@@ -239,11 +239,11 @@ def test_adapter_loss_is_below_base_after_training(evaluated):
     assert r["adapter"]["loss"] < r["base"]["loss"]
 
 
-def test_eval_losses_equal_sfttrainers_eval_loss_before_and_after_training(evaluated):
+def test_eval_losses_equal_the_held_out_losses_training_recorded(evaluated):
     """Same windows, same mask as training: the report reproduces what the trainer measured on the test split."""
     r, t = evaluated["report"], evaluated["training"]
-    assert r["base"]["loss"] == pytest.approx(t["eval_loss_before"], abs=2e-4)  # one loss, computed one way
-    assert r["adapter"]["loss"] == pytest.approx(t["eval_loss_after"], abs=2e-4)
+    assert r["base"]["loss"] == pytest.approx(t["held_out_loss_base"], abs=2e-4)  # one loss, computed one way
+    assert r["adapter"]["loss"] == pytest.approx(t["held_out_loss_adapter"], abs=2e-4)
 
 
 def test_eval_report_intervals_contain_the_losses(evaluated):

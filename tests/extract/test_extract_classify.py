@@ -166,7 +166,8 @@ def test_lang_option_with_an_unknown_language_is_an_error(tmp_path, mixed_store,
     assert line.startswith("extract: error: --lang cobol")
 
 
-def test_a_run_that_keeps_no_session_replaces_nothing_and_says_why(tmp_path, capsys):
+def _python_and_rust_then_rust_alone(tmp_path):
+    """Datasets extracted from a store with a Python and a Rust session, and a second store with only Rust."""
     with new_store(tmp_path / "a.db") as b:
         p = b.project("/w")
         add_session(b, p, "fix the parser", lang="python")
@@ -175,6 +176,11 @@ def test_a_run_that_keeps_no_session_replaces_nothing_and_says_why(tmp_path, cap
         add_session(b, b.project("/w"), "fix the borrow again", lang="rust")
     out = tmp_path / "out"
     assert extract(tmp_path / "a.db", out, "extract.test_fraction=0.0") == 0
+    return out
+
+
+def test_a_run_that_keeps_no_session_replaces_nothing_and_says_why(tmp_path, capsys):
+    out = _python_and_rust_then_rust_alone(tmp_path)
     before = {n: tree_digest(out / n) for n in ("oxidizer", "serpent")}
     old_manifest = manifest(out)
     capsys.readouterr()
@@ -186,14 +192,7 @@ def test_a_run_that_keeps_no_session_replaces_nothing_and_says_why(tmp_path, cap
 
 
 def test_a_full_run_says_which_dataset_it_removes_and_why(tmp_path, capsys):
-    with new_store(tmp_path / "a.db") as b:
-        p = b.project("/w")
-        add_session(b, p, "fix the parser", lang="python")
-        add_session(b, p, "fix the borrow", lang="rust")
-    with new_store(tmp_path / "b.db") as b:
-        add_session(b, b.project("/w"), "fix the borrow again", lang="rust")
-    out = tmp_path / "out"
-    assert extract(tmp_path / "a.db", out, "extract.test_fraction=0.0") == 0
+    out = _python_and_rust_then_rust_alone(tmp_path)
     capsys.readouterr()
     assert extract(tmp_path / "b.db", out, "extract.test_fraction=0.0") == 0
     assert not (out / "serpent").exists() and (out / "oxidizer").exists()

@@ -171,8 +171,8 @@ def test_training_writes_nothing_into_the_dataset_folder(trained, workspace):
 
 def test_training_lowers_the_held_out_loss(trained):
     s = trained["summary"]
-    assert s["eval_loss_before"] is not None and s["eval_loss_after"] is not None
-    assert s["eval_loss_after"] < s["eval_loss_before"]
+    assert s["held_out_loss_base"] is not None and s["held_out_loss_adapter"] is not None
+    assert s["held_out_loss_adapter"] < s["held_out_loss_base"]
 
 
 def test_training_prints_one_line_with_steps_and_held_out_loss(trained):
@@ -378,7 +378,7 @@ def test_resume_rewrites_the_adapter_and_keeps_the_checkpoints(resumed):
 
 
 def test_resumed_run_still_scores_the_held_out_split(resumed):
-    assert resumed["summary"]["eval_loss_after"] is not None
+    assert resumed["summary"]["held_out_loss_adapter"] is not None
 
 
 def test_resumed_run_ends_with_the_same_adapter_as_an_uninterrupted_run(resumed, trained):

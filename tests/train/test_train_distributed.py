@@ -56,7 +56,7 @@ def test_two_processes_train_and_write_the_adapter_once(two_processes, workspace
     assert cfg["base_model_name_or_path"] == str(Path(workspace["base"]).resolve()) and cfg["r"] == 16
     first = two_processes["first_summary"]
     assert first["processes"] == 2 and first["global_step"] == 2 and first["tokens_seen"] > 0
-    assert first["eval_loss_after"] < first["eval_loss_before"]
+    assert first["held_out_loss_adapter"] < first["held_out_loss_base"]
 
 
 @pytest.mark.slow
