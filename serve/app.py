@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from typing import Any
 
@@ -227,7 +226,3 @@ async def json_response(send, status: int, payload: Any, headers: dict[str, str]
         (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
         *[(k.encode(), v.encode()) for k, v in (headers or {}).items()]]})
     await send({"type": "http.response.body", "body": data})
-
-
-def now() -> float:
-    return time.monotonic()

@@ -11,10 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-import yaml
 from serve_support import (ASK, EXPORTED, REPLY, TOOLS, export_specialists, overfit_tool_caller, overlay_for_base,
                            peft_greedy)
 
