@@ -21,8 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 SMOLLM2 = "gguf:smollm2"
-PEFT_TOLERANCE = 1e-3  # llama.cpp over the float32 GGUF of the dequantized base (measured: see the test)
-Q4_TOLERANCE = 2.0  # llama.cpp over the shipped Q4_1 file: its kernels quantize activations to 8 bits (measured)
+# llama.cpp against PEFT, every position of a 35-token prompt, a random LoRA that moves the logits by up to 0.86:
+PEFT_TOLERANCE = 1e-3  # over the float32 GGUF of the dequantized base, f32 KV cache: measured 8.4e-5 (SmolLM2)
+Q4_TOLERANCE = 2.5  # over the shipped Q4_1 file, whose kernels also quantize activations: measured 1.17 (SmolLM2)
+Q4_ARGMAX = 0.8  # ... where the most likely next token agreed at 33 of 35 positions (0.94)
 
 
 def prepared(name: str) -> Path:
@@ -239,7 +241,7 @@ def test_llama_cpp_over_the_shipped_q4_file_stays_close_to_peft(random_lora):
     want = peft_logits(random_lora)
     got = llama_cpp_logits(provenance(random_lora["base"])["gguf_path"], random_lora["ids"], random_lora["adapter"])
     assert np.abs(got - want).max() < Q4_TOLERANCE
-    assert (got.argmax(-1) == want.argmax(-1)).mean() >= 0.9
+    assert (got.argmax(-1) == want.argmax(-1)).mean() >= Q4_ARGMAX
 
 
 # --- served as trained: an over-fit real-base adapter's tool call through `make serve` ----------------------------------
