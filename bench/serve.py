@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/serve.py                        # the demo's exports (after `make demo`)
     .venv/bin/python bench/serve.py --overlay my.yaml --clients 1,2,4,8 --requests 4 --new-tokens 32
+    .venv/bin/python bench/serve.py --base smollm2 --clients 1,2 --opencode ../shared/real-clients/opencode-1.18.33.build-python.request.json
+                                                           # a real base (make demo BASE=smollm2's exports), and
+                                                           # opencode's own request: time to first token
 
 Starts the real server (python -m serve, llama.cpp engine) on a free 127.0.0.1 port and, for each number of
 concurrent clients, runs every client's --requests chats (about --prompt-tokens prompt tokens, --new-tokens greedy
@@ -71,6 +74,37 @@ def run_load(base_url: str, names: list[str], clients: int, requests: int, words
             "first_error": errors[0] if errors else ""}
 
 
+def opencode_request(base_url: str, body: dict, model: str, new_tokens: int) -> dict:
+    """One streamed request as opencode sends it (its system prompt, tools and settings; `max_tokens` lowered): time to
+    first token, prompt and generated tokens per second, from the usage chunk."""
+    import urllib.request
+
+    body = {**body, "model": model, "max_tokens": new_tokens, "temperature": 0, "stream": True,
+            "stream_options": {"include_usage": True}}
+    headers = {"content-type": "application/json"}
+    if os.environ.get("WORKBENCH_API_KEY"):
+        headers["authorization"] = f"Bearer {os.environ['WORKBENCH_API_KEY']}"
+    req = urllib.request.Request(base_url + "/chat/completions", data=json.dumps(body).encode(), headers=headers)
+    started = time.perf_counter()
+    first = usage = None
+    with urllib.request.urlopen(req, timeout=900) as r:
+        for raw in r:
+            line = raw.decode().strip()
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("usage"):
+                usage = chunk["usage"]
+            delta = (chunk.get("choices") or [{}])[0].get("delta") or {}
+            if first is None and (delta.get("content") or delta.get("tool_calls")):
+                first = time.perf_counter() - started
+    total = time.perf_counter() - started
+    first = first if first is not None else total
+    prompt, gen = (usage or {}).get("prompt_tokens", 0), (usage or {}).get("completion_tokens", 0)
+    return {"model": model, "prompt_tokens": prompt, "ttft": first, "prompt_tps": prompt / first if first else 0,
+            "new_tokens": gen, "gen_tps": (gen - 1) / (total - first) if gen > 1 and total > first else 0.0}
+
+
 def row(engine: str, load: str, r: dict, single: float) -> str:
     return (f"| {engine} | {load} | {r['clients']} | {r['requests']} | {r['rps']:.2f} | {r['tps']:.0f} | "
             f"{r['p50']:.2f} | {r['p95']:.2f} | {r['errors']} | {r['rps'] / single:.2f}x |")
@@ -111,12 +145,18 @@ def wait_up(url: str, proc, timeout: float = 120) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--overlay", default=str(REPO / "configs" / "demo.yaml"))
+    p.add_argument("--base", default=None, help="a real base: the exports of `make demo BASE=...` "
+                                                "(--overlay configs/demo-<base>.yaml)")
+    p.add_argument("--opencode", type=Path, default=None, metavar="REQUEST.json",
+                   help="also time opencode's own request (../shared/real-clients/...) on every served model")
     p.add_argument("--clients", default="1,2,4,8", help="comma-separated numbers of concurrent clients")
     p.add_argument("--requests", type=int, default=4, help="chats per client per run")
     p.add_argument("--prompt-tokens", type=int, default=300)
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--no-baseline", action="store_true", help="skip the reload-per-switch engine")
     a = p.parse_args()
+    if a.base:
+        a.overlay = str(REPO / "configs" / f"demo-{a.base}.yaml")
     from core import config
     from serve import serving
     from serve.api import free_port, stop
@@ -143,6 +183,14 @@ def main() -> int:
                 single = single or r["rps"]
                 lines.append(row("shared base", load, r, single))
                 print(lines[-1], flush=True)
+        if a.opencode:
+            body = json.loads(a.opencode.read_text())
+            print("\n| model | prompt tokens | time to first token s | prompt tok/s | new tokens | new tok/s |\n"
+                  "|---|---|---|---|---|---|", flush=True)
+            for name in ["base", *specialists, specialists[0]]:  # the last: the same model again, its prompt cached
+                o = opencode_request(server.base_url, body, name, a.new_tokens)
+                print(f"| {o['model']} | {o['prompt_tokens']} | {o['ttft']:.2f} | {o['prompt_tps']:.0f} | "
+                      f"{o['new_tokens']} | {o['gen_tps']:.1f} |", flush=True)
         m = server.metrics()
         print(f"counters: base loaded {m['base_loads']}x, adapters loaded {m['adapter_loads']}x, "
               f"{m['adapter_switches']} adapter switches, {m['busy_rejections']} busy", flush=True)

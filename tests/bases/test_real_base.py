@@ -22,9 +22,11 @@ pytestmark = pytest.mark.slow
 
 SMOLLM2 = "gguf:smollm2"
 # llama.cpp against PEFT, every position of a 35-token prompt, a random LoRA that moves the logits by up to 0.86:
-PEFT_TOLERANCE = 1e-3  # over the float32 GGUF of the dequantized base, f32 KV cache: measured 8.4e-5 (SmolLM2)
-Q4_TOLERANCE = 2.5  # over the shipped Q4_1 file, whose kernels also quantize activations: measured 1.17 (SmolLM2)
-Q4_ARGMAX = 0.8  # ... where the most likely next token agreed at 33 of 35 positions (0.94)
+# over the float32 GGUF of the dequantized base, f32 KV cache: measured 8.4e-5 on SmolLM2, 0.020 on Gemma 3 (whose
+# adapter moved the logits by up to 5.8; llama.cpp computes Gemma's GELU with its own tanh approximation)
+PEFT_TOLERANCE = {"gguf:smollm2": 1e-3, "gguf:gemma3": 0.05}
+Q4_TOLERANCE = 2.5  # over the shipped Q4 file, whose kernels also quantize activations: measured 1.17 and 1.89
+Q4_ARGMAX = 0.8  # ... where the most likely next token agreed at 33 of 35 and 36 of 38 positions
 
 
 def prepared(name: str) -> Path:
@@ -229,9 +231,10 @@ def test_llama_cpp_over_the_f32_base_gives_pefts_logits(random_lora):
     gguf = base_gguf(str(random_lora["base"]), random_lora["root"] / "cache", log=lambda *_: None)
     assert gguf.name == "base.f32.gguf"
     want, base = peft_logits(random_lora), peft_logits(random_lora, adapter=False)
-    assert np.abs(want - base).max() > 100 * PEFT_TOLERANCE  # the adapter matters: the comparison can fail
+    tolerance = PEFT_TOLERANCE[random_lora["name"]]
+    assert np.abs(want - base).max() > 10 * tolerance  # the adapter matters: the comparison can fail
     got = llama_cpp_logits(gguf, random_lora["ids"], random_lora["adapter"])
-    assert np.abs(got - want).max() < PEFT_TOLERANCE
+    assert np.abs(got - want).max() < tolerance
     assert (got.argmax(-1) == want.argmax(-1)).all()
 
 
