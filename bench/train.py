@@ -3,6 +3,8 @@
     .venv/bin/python bench/train.py                       # h128 tiny base (as `make demo`), 12 timed steps of batch 2
     .venv/bin/python bench/train.py --steps 24 --repeats 3
     .venv/bin/python bench/train.py --threads 0           # torch's own thread count (default here: 1, see --help)
+    .venv/bin/python bench/train.py --base smollm2 --modes unpacked --steps 3 --warmup 1 --repeats 1 --threads 0
+                                                          # a real base (configs/smollm2.yaml's settings)
 
 Setup, built once and cached in the temp folder: the sample opencode store (12 sessions per language), the tiny
 Llama base (h128, 2 layers, vocab 4096) and its tokenizer, and the five extracted datasets; the train windows of all
@@ -34,9 +36,10 @@ sys.path.insert(0, str(REPO))
 NAME = "serpent"  # whose config (defaults + configs/serpent.yaml + the demo overlay) the trainer uses
 
 
-def workspace(hidden: int, seed: int = 0) -> Path:
-    """Sample store -> tiny base -> extracted datasets, cached by hidden size and seed."""
-    root = Path(tempfile.gettempdir()) / f"workbench-bench-train-h{hidden}-s{seed}"
+def workspace(hidden: int, seed: int = 0, base_name: str = "tiny") -> Path:
+    """Sample store -> tiny base (or a real one: `base_name`) -> extracted datasets, cached by base, size and seed."""
+    slug = f"h{hidden}" if base_name == "tiny" else base_name.removeprefix("gguf:").replace("/", "_")
+    root = Path(tempfile.gettempdir()) / f"workbench-bench-train-{slug}-s{seed}"
     if (root / "ready").exists():
         return root
     import yaml
@@ -49,9 +52,14 @@ def workspace(hidden: int, seed: int = 0) -> Path:
     t0 = time.time()
     root.mkdir(parents=True, exist_ok=True)
     db = build_sample_store(root / "opencode.db", seed=seed, sessions_per_language=12)
-    base = build_tiny_base(root / "base", list(corpus_from_store(db)), hidden_size=hidden, num_layers=2,
-                           vocab_size=4096, seed=seed)
-    cfg = config.read_overlay(REPO / "configs" / "demo.yaml")  # with the tiny.yaml it extends
+    if base_name == "tiny":
+        base = build_tiny_base(root / "base", list(corpus_from_store(db)), hidden_size=hidden, num_layers=2,
+                               vocab_size=4096, seed=seed)
+        cfg = config.read_overlay(REPO / "configs" / "demo.yaml")  # with the tiny.yaml it extends
+    else:  # a real base with its overlay's settings (configs/smollm2.yaml), or smollm2's for a GGUF of yours
+        base = base_name if base_name.startswith("gguf:") or "/" in base_name else f"gguf:{base_name}"
+        own = REPO / "configs" / f"{base.removeprefix('gguf:')}.yaml"
+        cfg = config.read_overlay(own if own.is_file() else REPO / "configs" / "smollm2.yaml")
     cfg["paths"] = {k: str(root / k) for k in ("data", "outputs", "reports", "exports")}
     cfg["extract"]["tokenizer"] = cfg["model"]["model_name_or_path"] = str(base)
     (root / "overlay.yaml").write_text(yaml.safe_dump(cfg))
@@ -172,6 +180,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps at the start of each run")
     p.add_argument("--repeats", type=int, default=2, help="runs of each kind; the best is kept")
     p.add_argument("--hidden-size", type=int, default=128)
+    p.add_argument("--base", default="tiny", help="tiny (built here), or a real base: smollm2, gemma3, gguf:PATH")
+    p.add_argument("--modes", default="unpacked,packed", help="unpacked, packed or both (comma-separated)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (0: torch's default, one per core). 1 by default: on a shared 2-core machine "
                         "two threads stall each other whenever another process runs, and figures swing 5x")
@@ -179,14 +189,15 @@ def main() -> None:
     a = p.parse_args()
     if a.warmup < 1 or a.steps < 1:
         p.error("--warmup and --steps must be at least 1: the clock starts at the end of the last untimed step")
-    root = workspace(a.hidden_size)
+    root = workspace(a.hidden_size, base_name=a.base)
     if a.child:
         print(json.dumps(child(root, a.child == "packed", a.steps, a.warmup, a.repeats, a.threads)))
         return
     res = {}
-    for mode in ("unpacked", "packed"):
+    for mode in a.modes.split(","):
         out = subprocess.run([sys.executable, __file__, "--child", mode, "--steps", str(a.steps), "--warmup",
-                              str(a.warmup), "--repeats", str(a.repeats), "--hidden-size", str(a.hidden_size)]
+                              str(a.warmup), "--repeats", str(a.repeats), "--hidden-size", str(a.hidden_size),
+                              "--base", a.base]
                              + ["--threads", str(a.threads)],
                              cwd=REPO, check=True, capture_output=True, text=True)
         res[mode] = r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -198,9 +209,11 @@ def main() -> None:
               f"(the CPU loss path: {r['tok_s'] / r['fused_tok_s']:.2f}x that); peak RSS {r['peak_mb']:.0f} MB; "
               f"{r['tokens_per_batch']:.0f} real tokens a batch, padding {100 * r['padding']:.1f}%; "
               f"{r['threads']} torch thread{'s' if r['threads'] > 1 else ''}", flush=True)
-    u, pk = res["unpacked"], res["packed"]
-    print(f"train: trainer/raw-loop throughput ratio {u['tok_s'] / u['raw_tok_s']:.2f} (packed {pk['tok_s']:.0f} tok/s, "
-          f"unpacked {u['tok_s']:.0f} tok/s, padding {100 * u['padding']:.1f}%)")
+    u = res.get("unpacked") or next(iter(res.values()))
+    pk = res.get("packed")
+    print(f"train ({a.base}): trainer/raw-loop throughput ratio {u['tok_s'] / u['raw_tok_s']:.2f} ("
+          + (f"packed {pk['tok_s']:.0f} tok/s, " if pk else "")
+          + f"unpacked {u['tok_s']:.0f} tok/s, padding {100 * u['padding']:.1f}%)")
 
 
 if __name__ == "__main__":

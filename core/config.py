@@ -20,7 +20,7 @@ from .errors import ConfigError  # defined apart so that atomic and lock, which 
 
 CONFIG_DIR = Path(os.environ.get("WORKBENCH_CONFIGS") or Path(__file__).resolve().parents[1] / "configs")
 _FLOAT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
-SECTIONS = ("paths", "extract", "model", "lora", "sft", "eval", "export", "cycle", "serve", "agent")
+SECTIONS = ("paths", "extract", "model", "lora", "sft", "train", "eval", "export", "cycle", "serve", "agent")
 TOP_LEVEL = ("language", "system_prompt")  # a specialist's own keys, beside the sections
 # The sections whose keys are the fields of a library's config class (checked against its type hints).
 LIBRARY = {"model": ("trl", "ModelConfig"), "lora": ("peft", "LoraConfig"), "sft": ("trl", "SFTConfig")}
@@ -33,6 +33,7 @@ RANGES = {"extract.test_fraction": (lambda v: 0 <= v < 1, "a fraction from 0 up 
           "extract.window_tokens": (lambda v: v is None or v > 0, "a whole number above 0, or null"),
           "extract.workers": (lambda v: v is None or v >= 1, "a whole number >= 1, or null (one per core)"),
           "eval.batch_size": (lambda v: v >= 1, "a whole number >= 1"),
+          "train.min_trained_share": (lambda v: 0 <= v < 1, "a fraction from 0 up to 1 (0 turns the check off)"),
           "eval.max_turns": (lambda v: v is None or v >= 0, "a whole number >= 0, or null"),
           "eval.max_new_tokens": (lambda v: v >= 1, "a whole number >= 1")}
 

@@ -110,8 +110,18 @@ def _prefix_forward(model, prefix: list[int]):
     return model(input_ids=torch.tensor([prefix], device=device), use_cache=True, logits_to_keep=1).past_key_values
 
 
+def progress_bar(desc: str | None, total: int, unit: str):
+    """A progress bar on stderr for a long loop (None: none); a log file gets a line every 30 s, not every update."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=desc is None, file=sys.stderr, leave=False,
+                mininterval=0.5 if sys.stderr.isatty() else 30)
+
+
 def window_losses(model, encoded, *, batch_size: int = 8, pad_id: int = 0, share_prefix: bool = True,
-                  work: Counter | None = None) -> list[WindowLoss]:
+                  work: Counter | None = None, progress: str | None = None) -> list[WindowLoss]:
     """Per-window summed NLL over trained tokens, batched; the same numbers as one window at a time.
 
     `work`, if given, counts what was computed: `positions` (token positions through the model, padding
@@ -142,7 +152,7 @@ def window_losses(model, encoded, *, batch_size: int = 8, pad_id: int = 0, share
     seqs = {i: encoded[i][1][:targets[i][-1] + 1] for i in scored}
     model.eval()
     device = next(model.parameters()).device
-    with torch.no_grad():
+    with torch.no_grad(), progress_bar(progress, len(scored), "window") as bar:
         for group in prefix_groups(seqs, scored) if share_prefix else [scored]:
             shared = 0
             if share_prefix and len(group) > 1:
@@ -181,6 +191,7 @@ def window_losses(model, encoded, *, batch_size: int = 8, pad_id: int = 0, share
                                                                                              nll.double())
                 for row, i in enumerate(idx):
                     results[i] = WindowLoss(encoded[i][0], float(sums[row]), len(targets[i]), encoded[i][3])
+                bar.update(len(idx))
     return [results[i] for i in range(len(encoded))]
 
 
@@ -219,13 +230,14 @@ def bootstrap(ws_a: list[WindowLoss], ws_b: list[WindowLoss] | None = None, *, s
     return {k: ci(v) for k, v in stats.items() if v}
 
 
-def held_out_loss(model, tok, rows, max_length: int | None, *, batch_size: int = 8) -> float:
+def held_out_loss(model, tok, rows, max_length: int | None, *, batch_size: int = 8,
+                  progress: str | None = None) -> float:
     """The mean loss over the trained tokens of these windows, as `python -m eval` computes it (the same encoding,
     mask, truncation and batching): training's "held-out loss before -> after" is eval's base and adapter loss."""
     was_training = model.training
     encoded = encode(tok, rows, training_template(tok), max_length)
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     try:
-        return mean_loss(window_losses(model, encoded, batch_size=batch_size, pad_id=pad))
+        return mean_loss(window_losses(model, encoded, batch_size=batch_size, pad_id=pad, progress=progress))
     finally:
         model.train(was_training)

@@ -49,7 +49,7 @@ def training_template(tokenizer) -> str | None:
     return get_training_chat_template(tokenizer) if method(tokenizer) == "patched" else None
 
 
-def _parse_tools(tools):
+def parse_tools(tools):
     tools = json.loads(tools) if isinstance(tools, str) else tools  # TRL reads a JSON-string column the same way
     return tools or None
 
@@ -60,7 +60,7 @@ def tokenize(tokenizer, messages: list[dict[str, Any]], tools: list[dict[str, An
     from trl.chat_template_utils import has_generation_markers
 
     template = chat_template or tokenizer.chat_template
-    tools = _parse_tools(tools)
+    tools = parse_tools(tools)
     if has_generation_markers(template):
         out = tokenizer.apply_chat_template(messages, tools=tools, tokenize=True, return_dict=True,
                                             return_assistant_tokens_mask=True, chat_template=chat_template)

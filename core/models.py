@@ -23,7 +23,12 @@ def quiet_libraries() -> None:
 
 
 def resolve_base(name: str) -> str:
-    """A local folder as an absolute path (so the adapter records where its base is); a Hub id unchanged."""
+    """A local folder as an absolute path (so the adapter records where its base is); a GGUF base (`gguf:smollm2`, a
+    .gguf file) as its converted folder, converted the first time (core/bases.py); a Hub id unchanged."""
+    from . import bases
+
+    if bases.is_gguf(name):
+        return str(bases.prepare(name))
     p = Path(name).expanduser()
     return str(p.resolve()) if p.exists() else name
 
@@ -76,18 +81,42 @@ def _hub_hint(name: str, err: Exception) -> ConfigError:
     return ConfigError(f"base model {name!r}: {where}: {str(err).splitlines()[0]}")
 
 
-def load_tokenizer(model_cfg: dict[str, Any], key: str = "model.model_name_or_path"):
+def load_tokenizer(model_cfg: dict[str, Any], key: str = "model.model_name_or_path", *,
+                   chat_template_path: str | None = None, log=None):
+    """The base's tokenizer, its chat template the one every stage trains, evaluates and serves with
+    (core/templates.py: the base's own when it trains tool calls, else `chat_template_path` or the family's format;
+    `log` gets the one line that says when the base's own is replaced)."""
     from transformers import AutoTokenizer
 
+    from .masking import TemplateError
+    from .templates import apply
+
     name = model_cfg["model_name_or_path"]
+    path = resolve_base(name)
     try:
-        tok = AutoTokenizer.from_pretrained(resolve_base(name), revision=model_cfg.get("model_revision") or "main",
-                                            **hub_options(name, "tokenizer_config.json", key))
+        tok = AutoTokenizer.from_pretrained(path, revision=model_cfg.get("model_revision") or "main",
+                                            **hub_options(path, "tokenizer_config.json", key))
     except (OSError, ValueError) as e:
         raise _hub_hint(name, e) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    try:
+        apply(tok, chat_template_path, name=name, log=log)
+    except TemplateError as e:
+        raise ConfigError(str(e)) from None
     return tok
+
+
+def config_tokenizer(config: dict[str, Any], who: str | None = None):
+    """The tokenizer of a merged config's base with the chat template its stages share (`sft.chat_template_path`);
+    when the base's own template is replaced, one line on stderr says so (prefixed with `who`)."""
+    import sys
+
+    def log(line: str) -> None:
+        print(f"{who}: {line}" if who else line, file=sys.stderr, flush=True)
+
+    return load_tokenizer(config["model"], chat_template_path=(config.get("sft") or {}).get("chat_template_path"),
+                          log=log)
 
 
 def torch_dtype(name: str | None):
@@ -119,8 +148,9 @@ def load_model(model_cfg: dict[str, Any], *, for_training: bool = False):
         from accelerate import PartialState
 
         kwargs["device_map"] = {"": PartialState().local_process_index}  # each process's own GPU
+    path = resolve_base(name)
     try:
-        model = AutoModelForCausalLM.from_pretrained(resolve_base(name), **kwargs, **hub_options(name))
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs, **hub_options(path))
     except (OSError, ValueError) as e:
         raise _hub_hint(name, e) from None
     if for_training:

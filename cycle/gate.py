@@ -36,9 +36,9 @@ class Models:
 def _load(sp: Specialist, adapters: dict[str, Path]) -> Models:
     from core.loss import with_adapters
     from core.masking import training_template
-    from core.models import load_tokenizer
+    from core.models import config_tokenizer
 
-    tok = load_tokenizer(sp.config["model"])
+    tok = config_tokenizer(sp.config, who=sp.name)
     model = with_adapters(sp.config["model"], adapters)
     model.eval()
     return Models(model, tok, training_template(tok))

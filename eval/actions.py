@@ -58,7 +58,11 @@ def held_out_turns(rows: Iterable[dict[str, Any]], max_turns: int | None, seed: 
 
 
 def _eos_ids(model, tok) -> list[int]:
-    ids = set()
+    """Where a reply ends: the model's and tokenizer's end-of-sequence ids, and the template's end-of-turn tokens (a
+    pretrained base such as Gemma 3 ends its generation config at <eos>, but a turn of its format at <end_of_turn>)."""
+    from core.masking import end_of_turn_ids
+
+    ids = set(end_of_turn_ids(tok))
     for src in (getattr(getattr(model, "generation_config", None), "eos_token_id", None), tok.eos_token_id):
         if isinstance(src, int):
             ids.add(src)
@@ -68,7 +72,7 @@ def _eos_ids(model, tok) -> list[int]:
 
 
 def generate(model, tok, turns: list[Turn], *, batch_size: int = 8, max_new_tokens: int = 256,
-             share_prefix: bool = True) -> list[Generated]:
+             share_prefix: bool = True, progress: str | None = None) -> list[Generated]:
     """Greedy generation for each turn's history (with its tools), in batches.
 
     Turns sharing a prompt prefix (the system prompt and tools, and the window's history) are batched together; the
@@ -79,7 +83,7 @@ def generate(model, tok, turns: list[Turn], *, batch_size: int = 8, max_new_toke
     import torch
     from transformers import GenerationConfig
 
-    from core.loss import MIN_SHARED_PREFIX, batches, common_prefix, prefix_cache
+    from core.loss import MIN_SHARED_PREFIX, batches, common_prefix, prefix_cache, progress_bar
 
     prompts = [list(tok.apply_chat_template(t.history, tools=t.tools, add_generation_prompt=True, tokenize=True,
                                             return_dict=True)["input_ids"]) for t in turns]
@@ -90,7 +94,7 @@ def generate(model, tok, turns: list[Turn], *, batch_size: int = 8, max_new_toke
     device = next(model.parameters()).device
     out: dict[int, Generated] = {}
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), progress_bar(progress, len(turns), "turn") as bar:
         for idx in batches(prompts, list(range(len(prompts))), batch_size, share_prefix):
             seqs = [prompts[i] for i in idx]
             shared = min(common_prefix(seqs[0], s) for s in seqs) if share_prefix and len(idx) > 1 else 0
@@ -110,6 +114,7 @@ def generate(model, tok, turns: list[Turn], *, batch_size: int = 8, max_new_toke
                 toks = new[row]
                 end = next((k for k, t in enumerate(toks) if t in eos), None)
                 out[i] = Generated(toks[:end + 1] if end is not None else toks, prompts[i], end is None)
+            bar.update(len(idx))
     return [out[i] for i in range(len(turns))]
 
 
@@ -181,9 +186,9 @@ def bootstrap_rates(a: list[TurnScore], b: list[TurnScore], *, samples: int = 10
 
 
 def run_side(model, tok, parser: TurnParser, turns: list[Turn], *, batch_size: int,
-             max_new_tokens: int) -> tuple[list[Parsed], list[Generated], list[TurnScore]]:
+             max_new_tokens: int, progress: str | None = None) -> tuple[list[Parsed], list[Generated], list[TurnScore]]:
     """Generate, parse and score every turn with the model as it is (adapter on, off, or another one active)."""
-    gens = generate(model, tok, turns, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    gens = generate(model, tok, turns, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress)
     preds = [parser(g.ids, prefix=g.prompt, tools=t.tools) for g, t in zip(gens, turns)]
     return preds, gens, score(preds, gens, turns)
 
@@ -204,12 +209,16 @@ def sample(turn: Turn, sides: dict[str, tuple[Parsed, TurnScore]], chars: int = 
 
 
 def evaluate_turns(model, tok, turns: list[Turn], available: int, *, batch_size: int, max_new_tokens: int,
-                   samples: int = 3, min_sessions: int | None = None) -> dict[str, Any]:
-    """Base (adapter disabled) and adapter on the same turns: counts, rates, intervals and a few examples."""
+                   samples: int = 3, min_sessions: int | None = None, progress: str | None = None) -> dict[str, Any]:
+    """Base (adapter disabled) and adapter on the same turns: counts, rates, intervals and a few examples.
+    `progress`: a name for the progress bars (None: none)."""
     parser = TurnParser(tok)
+    label = (lambda side: f"{progress}: next action, {side}") if progress else (lambda side: None)
     with model.disable_adapter():  # the base: the same weights in memory, the adapter switched off
-        pa, _, base = run_side(model, tok, parser, turns, batch_size=batch_size, max_new_tokens=max_new_tokens)
-    pb, _, tuned = run_side(model, tok, parser, turns, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        pa, _, base = run_side(model, tok, parser, turns, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                               progress=label("base"))
+    pb, _, tuned = run_side(model, tok, parser, turns, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                            progress=label("adapter"))
     ci = bootstrap_rates(base, tuned)
     result: dict[str, Any] = {
         "turns": len(turns), "turns_available": available, "max_new_tokens": max_new_tokens, "parser": parser.kind,

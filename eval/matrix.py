@@ -21,7 +21,7 @@ from .report import MIN_SESSIONS, NothingHeldOut, adapter_dir, check_base, eval_
 def build(specs: list[Specialist], *, next_action: bool | None = None) -> dict[str, Any]:
     """The matrix over `specs` (rows: those with a trained adapter; columns: those with a test split)."""
     from core.masking import training_template
-    from core.models import load_tokenizer, resolve_base
+    from core.models import config_tokenizer, resolve_base
 
     from .actions import held_out_turns, run_side
     from .toolcalls import TurnParser
@@ -57,7 +57,7 @@ def build(specs: list[Specialist], *, next_action: bool | None = None) -> dict[s
         raise ConfigError("no specialist has held-out windows; nothing to fill the matrix with")
 
     first = specs[0]
-    tok = load_tokenizer(first.config["model"])
+    tok = config_tokenizer(first.config)
     names = list(adapters)
     model = with_adapters(first.config["model"], adapters)
     rows, columns = ["base", *names], list(tests)

@@ -85,7 +85,7 @@ def _evaluate(sp: Specialist) -> dict[str, Any]:
     from peft import PeftModel
 
     from core.masking import training_template
-    from core.models import load_model, load_tokenizer, resolve_base
+    from core.models import load_model, config_tokenizer, resolve_base
 
     from .actions import evaluate_turns, held_out_turns
 
@@ -93,14 +93,14 @@ def _evaluate(sp: Specialist) -> dict[str, Any]:
     adapter = adapter_dir(sp)
     check_base(sp, adapter)
     test = held_out(sp)
-    tok = load_tokenizer(sp.config["model"])
+    tok = config_tokenizer(sp.config, who=sp.name)
     enc = encode(tok, test, training_template(tok), sp.config["sft"].get("max_length"))
     model = PeftModel.from_pretrained(load_model(sp.config["model"]), str(adapter))
     bs = settings["batch_size"]
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    tuned = window_losses(model, enc, batch_size=bs, pad_id=pad)
+    tuned = window_losses(model, enc, batch_size=bs, pad_id=pad, progress=f"{sp.name}: held-out loss, adapter")
     with model.disable_adapter():
-        base = window_losses(model, enc, batch_size=bs, pad_id=pad)
+        base = window_losses(model, enc, batch_size=bs, pad_id=pad, progress=f"{sp.name}: held-out loss, base")
     ci = bootstrap(base, tuned)
     lb, la = mean_loss(base), mean_loss(tuned)
     next_action = None
@@ -109,7 +109,7 @@ def _evaluate(sp: Specialist) -> dict[str, Any]:
         if turns:
             next_action = evaluate_turns(model, tok, turns, available, batch_size=bs,
                                          max_new_tokens=settings["max_new_tokens"],
-                                         min_sessions=settings["min_sessions"])
+                                         min_sessions=settings["min_sessions"], progress=sp.name)
     summary_path = sp.path("outputs") / "training_summary.json"
     training = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     result = {

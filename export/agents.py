@@ -43,7 +43,7 @@ def opencode(url: str, specialists: list[dict[str, str]], base: str) -> dict[str
             "mode": "primary", "model": f"{PROVIDER}/{sp['name']}", "prompt": sp["system_prompt"]}
     return {"$schema": "https://opencode.ai/config.json",
             "provider": {PROVIDER: {"npm": "@ai-sdk/openai-compatible", "name": "LoRA specialists (make serve)",
-                                    "options": {"baseURL": url, "apiKey": "not-needed"}, "models": models}},
+                                    "options": {"baseURL": url, "apiKey": "{env:WORKBENCH_API_KEY}"}, "models": models}},
             "agent": agents}
 
 
@@ -56,7 +56,9 @@ def codex(url: str, specialists: list[dict[str, str]]) -> str:
              "# Codex speaks only the Responses API (wire_api = \"responses\"): vLLM (`make serve` on a CUDA machine)",
              "# serves it; the CPU engine (llama-cpp-python) serves Chat Completions only. See the README.",
              f"[model_providers.{PROVIDER}]", f"name = {_toml('LoRA specialists (make serve)')}",
-             f"base_url = {_toml(url)}", 'wire_api = "responses"', ""]
+             f"base_url = {_toml(url)}", 'wire_api = "responses"',
+             '# the key `make serve` asks for (serve.api_key); any value when it asks for none',
+             'env_key = "WORKBENCH_API_KEY"', ""]
     for sp in [{"name": "base"}, {"name": "auto"}, *specialists]:
         lines += [f"[profiles.{sp['name']}]", f"model_provider = {_toml(PROVIDER)}", f"model = {_toml(sp['name'])}",
                   ""]

@@ -144,7 +144,9 @@ def _export(sp: Specialist, *, merged: bool, force: bool) -> dict[str, Any]:
         else:
             ollama_adapter = "./adapter.gguf" if "file" in gguf_info else None
         if ollama_adapter:
-            (staging / "Modelfile").write_text(modelfile(sp.name, base, out, ollama_adapter))
+            template = adapter / "chat_template.jinja"
+            (staging / "Modelfile").write_text(modelfile(sp.name, base, out, ollama_adapter,
+                                                         template.read_text() if template.is_file() else None))
         files = sorted(p for p in staging.rglob("*") if p.is_file())
         manifest = {
             "specialist": sp.name, "language": sp.language, "base_model": base, "adapter_source": str(src),
@@ -202,9 +204,9 @@ def _merge(sp: Specialist, adapter: Path, dest: Path) -> float:
     import torch
     from peft import PeftModel
 
-    from core.models import load_model, load_tokenizer
+    from core.models import load_model, config_tokenizer
 
-    tok = load_tokenizer(sp.config["model"])
+    tok = config_tokenizer(sp.config, who=sp.name)
     model = PeftModel.from_pretrained(load_model(sp.config["model"]), str(adapter)).eval()
     probe = tok("fn main() { println!(\"hello\"); }\nimport os\nclass A; end", return_tensors="pt")
     with torch.no_grad():
@@ -221,17 +223,26 @@ def _merge(sp: Specialist, adapter: Path, dest: Path) -> float:
     return diff
 
 
-def modelfile(name: str, base: str, out: Path, adapter: str = "./adapter") -> str:
+def modelfile(name: str, base: str, out: Path, adapter: str = "./adapter", chat_template: str | None = None) -> str:
     """An Ollama Modelfile for one exported adapter (written inside the export, so it is checksummed with it).
 
-    FROM names the base as configured; ADAPTER is ./adapter (PEFT safetensors) for the bases Ollama converts itself,
-    else ./adapter.gguf. Paths in a Modelfile are read from the Modelfile's own folder.
+    FROM names the base as configured (a GGUF base: the GGUF file it came from); ADAPTER is ./adapter (PEFT
+    safetensors) for the bases Ollama converts itself, else ./adapter.gguf. Paths in a Modelfile are read from the
+    Modelfile's own folder. When the adapter trained with the workbench's tool format (core/templates.py) rather than
+    the base's own template, TEMPLATE writes that format in Ollama's Go template language.
     """
+    from core import bases
+
     lines = [f"# ollama create {name} -f {out / 'Modelfile'}",
              "# FROM must be the exact base the adapter was trained on (unquantized is best)."]
     local = Path(base).expanduser()
     source = base
-    if local.exists():
+    record = bases.provenance(bases.prepared(base)) if bases.is_gguf(base) and bases.prepared(base) else None
+    if record:
+        source = record["gguf_path"]
+        lines.append(f"# FROM is the GGUF file the base {base} came from ({record['quantization']}): the adapter was "
+                     f"trained on its dequantized weights.")
+    elif local.exists():
         if local.is_absolute():
             lines.append(f"# FROM is the base folder as configured ({base}), an absolute path.")
         else:
@@ -249,7 +260,44 @@ def modelfile(name: str, base: str, out: Path, adapter: str = "./adapter") -> st
                      "for Llama, Mistral and Gemma bases.")
     else:
         lines.append("# ADAPTER: the PEFT safetensors adapter, which Ollama converts itself for this base.")
-    return "\n".join(lines) + f"\nFROM {source}\nADAPTER {adapter}\n"
+    text = "\n".join(lines) + f"\nFROM {source}\nADAPTER {adapter}\n"
+    go = ollama_template(chat_template)
+    if go:
+        text += ("# TEMPLATE: the tool format the adapter trained with (its Jinja form is adapter/chat_template.jinja);"
+                 "\n# Ollama writes the tool schemas as compact JSON, where training had a space after each colon.\n"
+                 f'TEMPLATE """{go}"""\n')
+    return text
+
+
+def ollama_template(chat_template: str | None) -> str | None:
+    """The workbench's tool formats (core/templates.py) in Ollama's Go template language; None for any other."""
+    from core.templates import CHATML_TOOLS, GEMMA_TOOLS
+
+    tools = ("# Tools\n\nYou may call one or more functions to assist with the user query.{{ if $chatml }}\n\nYou "
+             "are provided with function signatures within <tools></tools> XML tags:{{ else }} The function "
+             "signatures, within <tools></tools> XML tags:{{ end }}\n<tools>{{ range .Tools }}\n{{ . }}{{ end }}"
+             "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+             "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+             "<args-json-object>}\n</tool_call>")
+    calls = ("{{ range $j, $c := .ToolCalls }}{{ if or $.Content $j }}\n{{ end }}<tool_call>\n{\"name\": "
+             "\"{{ $c.Function.Name }}\", \"arguments\": {{ $c.Function.Arguments }}}\n</tool_call>{{ end }}")
+    if chat_template == CHATML_TOOLS:
+        return ("{{ $chatml := true }}{{ if .Tools }}<|im_start|>system\n{{ if .System }}{{ .System }}\n\n{{ end }}"
+                + tools + "<|im_end|>\n{{ else if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}"
+                "{{ range $i, $m := .Messages }}{{ if eq $m.Role \"user\" }}<|im_start|>user\n{{ $m.Content }}"
+                "<|im_end|>\n{{ else if eq $m.Role \"assistant\" }}<|im_start|>assistant\n{{ $m.Content }}"
+                + calls.replace("$.Content", "$m.Content").replace(".ToolCalls", "$m.ToolCalls") +
+                "<|im_end|>\n{{ else if eq $m.Role \"tool\" }}<|im_start|>user\n<tool_response>\n{{ $m.Content }}"
+                "\n</tool_response><|im_end|>\n{{ end }}{{ end }}<|im_start|>assistant\n")
+    if chat_template == GEMMA_TOOLS:
+        return ("{{ $chatml := false }}{{ range $i, $m := .Messages }}{{ if eq $m.Role \"user\" }}<start_of_turn>"
+                "user\n{{ if eq $i 0 }}{{ if $.System }}{{ $.System }}\n\n{{ end }}{{ if $.Tools }}"
+                + tools.replace(".Tools", "$.Tools") + "\n\n{{ end }}{{ end }}{{ $m.Content }}<end_of_turn>\n"
+                "{{ else if eq $m.Role \"assistant\" }}<start_of_turn>model\n{{ $m.Content }}"
+                + calls.replace("$.Content", "$m.Content").replace(".ToolCalls", "$m.ToolCalls") +
+                "<end_of_turn>\n{{ else if eq $m.Role \"tool\" }}<start_of_turn>user\n<tool_response>\n"
+                "{{ $m.Content }}\n</tool_response><end_of_turn>\n{{ end }}{{ end }}<start_of_turn>model\n")
+    return None
 
 
 # The tool-call format a chat template writes (a marker in the template) -> vLLM's --tool-call-parser; first match wins.

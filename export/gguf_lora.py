@@ -28,8 +28,9 @@ ARCHITECTURES: dict[str, tuple[str, bool]] = {
     "Qwen3ForCausalLM": ("QWEN3", False),
     "GemmaForCausalLM": ("GEMMA", False),
     "Gemma2ForCausalLM": ("GEMMA2", False),
+    "Gemma3ForCausalLM": ("GEMMA3", False),
 }
-SUPPORTED = "Llama, Mistral, Qwen2, Qwen3, Gemma and Gemma 2"
+SUPPORTED = "Llama, Mistral, Qwen2, Qwen3, Gemma, Gemma 2 and Gemma 3 (text)"
 
 
 class Unsupported(Exception):

@@ -25,7 +25,7 @@ from .outcome import OUTCOMES
 from .redact import Redactor, detector_rules
 from .sources import Source, nothing_found, reader, total_sessions, usable
 from .split import Templates, side_of_keys
-from .windows import WindowStats, estimate_tokens, tokenizer_counter
+from .windows import TemplateMeasure, WindowStats, estimate_tokens, tokenizer_counter
 from .writer import SpecialistWriter, dataset_card, swap_in
 
 UNIT_SESSIONS = 200  # sessions per unit of work: small enough to keep both cores busy to the end, memory flat
@@ -41,6 +41,7 @@ class Settings:
     tool_output_chars: int = 8000
     window_tokens: int = 4096
     tokenizer: str | None = None
+    chat_template_path: str | None = None  # sft.chat_template_path: the template training renders with
     test_fraction: float = 0.1
     val_fraction: float = 0.0  # share of tasks on the validation side (the cycle's gate decides on it)
     keep_sides: dict[str, str] | None = None  # "<source>:<session id>" -> side: these sessions keep that side
@@ -78,7 +79,7 @@ class Report:
 def run(s: Settings, progress: bool = True) -> dict[str, Any]:
     t0 = time.time()
     by_lang = {sp.language: sp for sp in s.specialists}
-    tokenizer = _load_tokenizer(s.tokenizer) if s.tokenizer else None
+    tokenizer = _load_tokenizer(s.tokenizer, s.chat_template_path) if s.tokenizer else None
     count = tokenizer_counter(tokenizer) if tokenizer is not None else estimate_tokens
     read_opts = opencode.ReadOptions(agents=s.agents, reasoning=s.reasoning, tool_output_chars=s.tool_output_chars,
                                      resolved_only=s.resolved_only)
@@ -107,6 +108,7 @@ def run(s: Settings, progress: bool = True) -> dict[str, Any]:
             detector_rules()
         work.STATE = work.State(by_lang=by_lang, full_run=s.full_run, min_score=s.min_score, margin=s.margin,
                                 drop_outcomes=tuple(s.drop_outcomes), window_tokens=s.window_tokens, count=count,
+                                measure=TemplateMeasure(tokenizer) if tokenizer is not None else None,
                                 redactor=s.redactor, holdout=s.holdout, read_opts=read_opts, spill_dir=spill,
                                 cache=cache)
         tqdm.monitor_interval = 0  # no monitor thread: the workers are forked
@@ -254,7 +256,7 @@ def _cache(s: Settings, by_lang: dict[str, Specialist], read_opts: opencode.Read
         backend = getattr(tokenizer, "backend_tokenizer", None)
         if backend is None:
             return None
-        counter = hashlib.sha256(backend.to_str().encode()).hexdigest()
+        counter = hashlib.sha256((backend.to_str() + str(tokenizer.chat_template)).encode()).hexdigest()
     red = s.redactor
     settings = (
         sorted((lang, sp.name, sp.language, sp.system_prompt) for lang, sp in by_lang.items()),
@@ -394,11 +396,12 @@ def side_of(k: "work.Kept", test_fraction: float, val_fraction: float, **kw) -> 
     return side_of_keys(k.task, k.prompt_keys, k.time_created, test_fraction, val_fraction, **kw)
 
 
-def _load_tokenizer(name: str):
-    """extract.tokenizer: a local folder or a Hub id, loaded as train loads the base's (one line when it cannot be)."""
+def _load_tokenizer(name: str, chat_template_path: str | None = None):
+    """extract.tokenizer: a local folder, a GGUF base or a Hub id, loaded as train loads the base's, with the chat
+    template training renders with (one line when it cannot be)."""
     from core.models import load_tokenizer
 
-    return load_tokenizer({"model_name_or_path": name}, key="extract.tokenizer")
+    return load_tokenizer({"model_name_or_path": name}, key="extract.tokenizer", chat_template_path=chat_template_path)
 
 
 def _manifest(s: Settings, stats: opencode.ReadStats, report: Report, seconds: float) -> dict[str, Any]:

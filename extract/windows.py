@@ -39,12 +39,63 @@ def step_messages(step: Step) -> list[dict[str, Any]]:
                     for c in step.tool_calls]
 
 
-def message_tokens(msg: dict[str, Any], count: Counter_) -> int:
-    n = MESSAGE_OVERHEAD + count(msg.get("content") or "") + count(msg.get("reasoning_content") or "")
+def message_tokens(msg: dict[str, Any], count: Counter_, overheads: tuple[int, int] = (MESSAGE_OVERHEAD, CALL_OVERHEAD)) \
+        -> int:
+    n = overheads[0] + count(msg.get("content") or "") + count(msg.get("reasoning_content") or "")
     for tc in msg.get("tool_calls") or []:  # templates render a call as {"name": ..., "arguments": {...}}
-        n += CALL_OVERHEAD + count(json.dumps({"name": tc["function"]["name"],
+        n += overheads[1] + count(json.dumps({"name": tc["function"]["name"],
                                                "arguments": tc["function"]["arguments"]}, ensure_ascii=False))
     return n
+
+
+@dataclass
+class TemplateMeasure:
+    """Window sizes as the chat template that training uses renders them (extract.tokenizer is the base's)."""
+    tokenizer: Any
+    overheads: tuple[int, int] = (MESSAGE_OVERHEAD, CALL_OVERHEAD)  # per message, per tool call, measured
+    _seen: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.overheads = _measured_overheads(self.tokenizer, self._render)
+
+    def _render(self, messages, tools=None) -> int:
+        return len(self.tokenizer.apply_chat_template(messages, tools=tools or None, tokenize=True,
+                                                      return_dict=True)["input_ids"])
+
+    def header(self, system: str, tools: list[dict[str, Any]]) -> int | None:
+        """The exact tokens of a window's opening (system prompt and tool definitions); None where the template
+        refuses a conversation of only a system message."""
+        key = (system, tuple(_tool_text(t) for t in tools))
+        if key not in self._seen:
+            if len(self._seen) >= 1024:
+                self._seen.clear()
+            try:
+                self._seen[key] = self._render([{"role": "system", "content": system}], tools)
+            except Exception:  # jinja2's own errors: the estimate is used
+                self._seen[key] = None
+        return self._seen[key]
+
+
+def _measured_overheads(tokenizer, render) -> tuple[int, int]:
+    """The tokens a template adds around a message and around a tool call, beyond their text (at least the defaults):
+    measured on a short conversation, each message's render minus its text's tokens."""
+    count = tokenizer_counter(tokenizer)
+    call = {"id": "c1", "type": "function", "function": {"name": "read", "arguments": json.dumps({"path": "a.py"})}}
+    convo = [{"role": "system", "content": "You are a coding agent."}, {"role": "user", "content": "Fix a.py."},
+             {"role": "assistant", "content": "Reading it."},
+             {"role": "user", "content": "Go on."},
+             {"role": "assistant", "content": "Reading it.", "tool_calls": [call]},
+             {"role": "tool", "tool_call_id": "c1", "name": "read", "content": "print(1)"},
+             {"role": "tool", "tool_call_id": "c1", "name": "read", "content": "print(2)"}]
+    try:
+        sizes = [render(convo[:i]) for i in range(2, len(convo) + 1)]
+    except Exception:  # a template that refuses one of the prefixes: the defaults
+        return MESSAGE_OVERHEAD, CALL_OVERHEAD
+    per_message = max(MESSAGE_OVERHEAD, *(b - a - count(m["content"]) for a, b, m in
+                                          zip(sizes, sizes[1:], convo[2:]) if "tool_calls" not in m))
+    with_call = sizes[3] - sizes[2] - count(convo[4]["content"]) - per_message
+    per_call = max(CALL_OVERHEAD, with_call - count(json.dumps({"name": "read", "arguments": {"path": "a.py"}})))
+    return per_message, per_call
 
 
 def tools_tokens(tools: list[dict[str, Any]], count: Counter_) -> int:
@@ -94,9 +145,13 @@ class Windower:
     tools: list[dict[str, Any]]
     budget: int
     count: Counter_ = field(default=estimate_tokens)
+    measure: TemplateMeasure | None = None  # the base's template (extract.tokenizer): exact openings, overheads
 
     def __post_init__(self):
-        self.header = MESSAGE_OVERHEAD + self.count(self.system_prompt) + tools_tokens(self.tools, self.count)
+        exact = self.measure.header(self.system_prompt, self.tools) if self.measure else None
+        self.overheads = self.measure.overheads if self.measure else (MESSAGE_OVERHEAD, CALL_OVERHEAD)
+        self.header = exact if exact is not None else \
+            self.overheads[0] + self.count(self.system_prompt) + tools_tokens(self.tools, self.count)
         if self.header > self.budget * 3 // 4:  # under a quarter of the budget left for the conversation
             raise ConfigError(f"window budget of {self.budget} tokens leaves no room: the system prompt and tool "
                              f"definitions alone take {self.header}; raise extract.window_tokens / sft.max_length")
@@ -111,11 +166,11 @@ class Windower:
             prompt_text, cut = self._cut_prompt(turn.prompt, room // 2)
             stats.prompts_cut += cut
             user = {"role": "user", "content": prompt_text}
-            user_tokens = MESSAGE_OVERHEAD + self.count(prompt_text)
+            user_tokens = self.overheads[0] + self.count(prompt_text)
             prompt_in_cur = False
             for step in turn.steps:
                 msgs = step_messages(step)
-                tokens = sum(message_tokens(m, self.count) for m in msgs)
+                tokens = sum(message_tokens(m, self.count, self.overheads) for m in msgs)
                 extra = 0 if prompt_in_cur else user_tokens
                 if cur is None or cur.tokens + extra + tokens > self.budget:
                     if tokens > room - user_tokens:
@@ -156,7 +211,7 @@ class Windower:
         while True:
             cut = [cut_text(t, n)[0] for t, n in zip(originals, sizes)]
             msgs = step_messages(_with(step, step.text, cut))
-            tokens = sum(message_tokens(m, self.count) for m in msgs)
+            tokens = sum(message_tokens(m, self.count, self.overheads) for m in msgs)
             if tokens <= room:
                 stats.cut_steps += cut != originals
                 return msgs, tokens

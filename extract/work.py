@@ -36,7 +36,7 @@ from .records import Session
 from .redact import Redactor, leaks, redact_session
 from .split import content_hash, first_prompt, prompt_keys, shingles, task_digest
 from .tools import toolset_for
-from .windows import WindowStats, Windower
+from .windows import TemplateMeasure, WindowStats, Windower
 from .writer import encode_json
 
 # Rows are encoded by the workers before the session's id is final (a second run under one id gets `id#2` in the
@@ -56,6 +56,7 @@ class State:
     drop_outcomes: tuple[str, ...]
     window_tokens: int
     count: Callable[[str], int]
+    measure: TemplateMeasure | None  # window sizes as the base's chat template renders them (extract.tokenizer)
     redactor: Redactor | None
     holdout: str
     read_opts: opencode.ReadOptions
@@ -106,7 +107,7 @@ def process_session(session: Session, st: State) -> tuple:
         used[c.name].append(c.arguments)
     tools = toolset_for(used, session.toolset, session.source)
     ws = WindowStats()
-    windows = Windower(sp.system_prompt, tools, st.window_tokens, st.count).windows(session, ws)
+    windows = Windower(sp.system_prompt, tools, st.window_tokens, st.count, st.measure).windows(session, ws)
     tools_json = [encode_json(t) for t in tools]
     started = datetime.fromtimestamp(session.time_created / 1000, tz=timezone.utc).isoformat()
     origin = getattr(session, "origin", "real")

@@ -65,7 +65,12 @@ def install_converter(dest: Path = CONVERTER) -> Path:
 
 
 def local_base(base: str, revision: str | None = None) -> Path:
-    """The base's folder: as configured, or the Hub snapshot (from the cache when HF_HUB_OFFLINE=1)."""
+    """The base's folder: as configured, a GGUF base's converted folder (core/bases.py), or the Hub snapshot (from the
+    cache when HF_HUB_OFFLINE=1)."""
+    from core import bases
+
+    if bases.is_gguf(base):
+        return bases.prepare(base)
     p = Path(base).expanduser()
     if p.is_dir():
         return p.resolve()
@@ -85,7 +90,7 @@ def outtype_for(folder: Path, wanted: str = "auto") -> str:
     """The GGUF weight type: `wanted`, or with auto the base's own dtype (lossless), f16 when unknown."""
     if wanted != "auto":
         if wanted not in OUTTYPES:
-            raise ConfigError(f"serve.gguf_type: {wanted!r} is not one of auto, {', '.join(OUTTYPES)}")
+            raise ConfigError(f"serve.gguf_type: {wanted!r} is not one of auto, {', '.join(OUTTYPES)}, source")
         return wanted
     cfg = json.loads((folder / "config.json").read_text())
     dtype = cfg.get("dtype") or cfg.get("torch_dtype") or (cfg.get("text_config") or {}).get("dtype")
@@ -102,14 +107,44 @@ def _fingerprint(folder: Path) -> str:
     return h.hexdigest()
 
 
+def template_key(chat_template_path: str | None) -> str:
+    """What decides the template the GGUF carries besides the base: the rule (core/templates.py) and the user's file."""
+    from core import templates
+
+    h = hashlib.sha256(Path(templates.__file__).read_bytes())
+    if chat_template_path:
+        p = Path(chat_template_path).expanduser()
+        h.update(p.read_bytes() if p.is_file() else str(p).encode())
+    return h.hexdigest()
+
+
+def _with_template(folder: Path, template: str, staging: Path) -> Path:
+    """A view of `folder` whose tokenizer carries `template` (the weights linked, not copied), for the converter: the
+    served GGUF renders with the template training used (core/templates.py), not a base's own that cannot."""
+    staging.mkdir(parents=True)
+    for p in folder.iterdir():
+        if p.name not in ("tokenizer_config.json", "chat_template.jinja", "chat_template.json"):
+            (staging / p.name).symlink_to(p.resolve())
+    cfg = json.loads((folder / "tokenizer_config.json").read_text()) if (folder / "tokenizer_config.json").is_file() \
+        else {}
+    cfg.pop("chat_template", None)
+    (staging / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2))
+    (staging / "chat_template.jinja").write_text(template)
+    return staging
+
+
 def base_gguf(base: str, cache: Path, *, revision: str | None = None, outtype: str = "auto",
-              log=print) -> Path:
-    """The cached GGUF of `base` under `cache`, converted first when missing or stale."""
+              chat_template_path: str | None = None, log=print) -> Path:
+    """The cached GGUF of `base` under `cache`, converted first when missing or stale. Its chat template is the one
+    every stage trains and evaluates with (core.models.load_tokenizer), `chat_template_path` honoured."""
     folder = local_base(base, revision)
+    if outtype == SOURCE:
+        return source_gguf(base, folder, cache, chat_template_path=chat_template_path, log=log)
     kind = outtype_for(folder, outtype)
     out, stamp = cache / f"base.{kind}.gguf", cache / f"base.{kind}.json"
     want = {"base": base, "folder": str(folder), "fingerprint": _fingerprint(folder), "outtype": kind,
-            "converter": (converter_dir() / "VERSION").read_text().strip()}
+            "converter": (converter_dir() / "VERSION").read_text().strip(),
+            "template": template_key(chat_template_path)}
     if out.is_file() and stamp.is_file():
         try:
             if json.loads(stamp.read_text()) == want:
@@ -119,8 +154,17 @@ def base_gguf(base: str, cache: Path, *, revision: str | None = None, outtype: s
     cache.mkdir(parents=True, exist_ok=True)
     log(f"serve: converting the base {base} to GGUF ({kind}) with llama.cpp's convert_hf_to_gguf.py -> {out}")
     tmp = cache / f".base.{kind}.{os.getpid()}.gguf"
+    view = cache / f".base-view.{os.getpid()}"
     try:
-        run = subprocess.run([sys.executable, "-m", "serve.convert", "--run", str(folder), "--outfile", str(tmp),
+        from core.models import load_tokenizer
+
+        resolved = load_tokenizer({"model_name_or_path": str(folder)}, chat_template_path=chat_template_path,
+                                  log=log).chat_template
+        source = folder
+        if resolved != _own_template(folder):
+            shutil.rmtree(view, ignore_errors=True)
+            source = _with_template(folder, resolved, view)
+        run = subprocess.run([sys.executable, "-m", "serve.convert", "--run", str(source), "--outfile", str(tmp),
                               "--outtype", kind], capture_output=True, text=True)
         if run.returncode != 0 or not tmp.is_file():
             lines = [ln for ln in (run.stderr or run.stdout).splitlines() if ln.strip()]
@@ -129,7 +173,58 @@ def base_gguf(base: str, cache: Path, *, revision: str | None = None, outtype: s
         stamp.write_text(json.dumps(want, indent=2) + "\n")
     finally:
         tmp.unlink(missing_ok=True)
+        shutil.rmtree(view, ignore_errors=True)
     return out
+
+
+SOURCE = "source"  # serve.gguf_type: the GGUF file a GGUF base came from (its own quantization), not a conversion
+
+
+def source_gguf(base: str, folder: Path, cache: Path, *, chat_template_path: str | None = None, log=print) -> Path:
+    """`serve.gguf_type: source`: the GGUF a GGUF base came from (the shipped Q4 file, say), as it is but for its
+    `tokenizer.chat_template`, which becomes the template the adapters trained with (gguf's own gguf_new_metadata)."""
+    from core import bases
+
+    record = bases.provenance(folder)
+    if not record:
+        raise ConfigError(f"serve.gguf_type: source serves the GGUF a GGUF base came from; {base!r} is not one "
+                          f"(model.model_name_or_path: gguf:smollm2, gguf:gemma3 or a .gguf file)")
+    out, stamp = cache / "base.source.gguf", cache / "base.source.json"
+    want = {"base": base, "gguf": record["gguf_path"], "sha256": record["gguf_sha256"],
+            "template": template_key(chat_template_path)}
+    if out.is_file() and stamp.is_file():
+        try:
+            if json.loads(stamp.read_text()) == want:
+                return out
+        except json.JSONDecodeError:
+            pass
+    cache.mkdir(parents=True, exist_ok=True)
+    log(f"serve: the base's own GGUF ({record['quantization']}) with the training template -> {out}")
+    from core.models import load_tokenizer
+
+    template = load_tokenizer({"model_name_or_path": str(folder)}, chat_template_path=chat_template_path,
+                              log=log).chat_template
+    tmp, jinja = cache / f".base.source.{os.getpid()}.gguf", cache / f".template.{os.getpid()}.jinja"
+    try:
+        jinja.write_text(template)
+        run = subprocess.run([sys.executable, "-m", "gguf.scripts.gguf_new_metadata", record["gguf_path"], str(tmp),
+                              "--chat-template-file", str(jinja), "--force"], capture_output=True, text=True)
+        if run.returncode != 0 or not tmp.is_file():
+            lines = [ln for ln in (run.stderr or run.stdout).splitlines() if ln.strip()]
+            raise ConfigError(f"gguf_new_metadata failed on {record['gguf_path']}: {lines[-1] if lines else 'no output'}")
+        os.replace(tmp, out)
+        stamp.write_text(json.dumps(want, indent=2) + "\n")
+    finally:
+        tmp.unlink(missing_ok=True)
+        jinja.unlink(missing_ok=True)
+    return out
+
+
+def _own_template(folder: Path) -> str | None:
+    from transformers import AutoTokenizer
+
+    template = AutoTokenizer.from_pretrained(str(folder)).chat_template
+    return template.get("default") if isinstance(template, dict) else template
 
 
 def _byte_level_bpe(folder: Path) -> bool:

@@ -14,6 +14,7 @@ os.environ["HF_HOME"] = _HF_HOME
 os.environ["HF_DATASETS_CACHE"] = str(Path(_HF_HOME) / "datasets")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["WORKBENCH_EXTRACT_CACHE"] = str(Path(_HF_HOME) / "extract-cache")  # not the user's ~/.cache
+os.environ["WORKBENCH_BASES"] = str(Path(_HF_HOME) / "bases")  # real bases converted once per test session
 os.environ.pop("WORKBENCH_OVERLAY", None)
 os.environ.pop("OPENCODE_DB", None)
 

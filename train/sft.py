@@ -270,6 +270,9 @@ def _window_advice(max_length: int, sp: Specialist | None) -> str:
     budget, counter = settings.get("window_tokens"), str(settings.get("token_counter") or "")
     if budget is not None and budget <= max_length and sp is not None:
         base = sp.config["model"]["model_name_or_path"]
+        if counter == base:
+            return (f"The windows were measured in the base's own tokens and template; re-extract with a smaller "
+                    f"extract.window_tokens (say {int(max_length * 0.95)}) to leave room for what the measure misses")
         how = ("estimated at 3 characters a token" if counter.startswith("estimate")
                else f"counted with {counter}'s tokenizer")
         return (f"The windows were cut to extract.window_tokens {budget} {how}, which is off for this base: "
@@ -277,11 +280,57 @@ def _window_advice(max_length: int, sp: Specialist | None) -> str:
     return f"Re-extract with extract.window_tokens <= {max_length} to avoid it."
 
 
+def trained_share(encoded, max_length: int | None) -> tuple[int, int]:
+    """(trained tokens, tokens) of the windows as SFTTrainer keeps them (the first max_length tokens of each)."""
+    L = max_length or None
+    return (sum(sum(mask[:L]) for _, mask in encoded), sum(len(ids[:L]) for ids, _ in encoded))
+
+
+def header_tokens(sp: Specialist, tok, rows) -> int | None:
+    """Tokens of a window's opening (system prompt and tool definitions) as the template renders them, first window."""
+    if not len(rows):
+        return None
+    from core.masking import parse_tools
+
+    row = rows[0]
+    system = [m for m in row["messages"][:1] if m.get("role") == "system"]
+    try:
+        return len(tok.apply_chat_template(system or [{"role": "system", "content": ""}],
+                                           tools=parse_tools(row["tools"]), tokenize=True,
+                                           return_dict=True)["input_ids"])
+    except Exception:  # a template that refuses a system-only conversation: no figure
+        return None
+
+
+def share_problem(sp: Specialist, tok, rows, encoded, args, report: dict[str, Any]) -> str | None:
+    """Why this run would train too little (under train.min_trained_share), naming the cause; None when it is fine."""
+    floor = float((sp.config.get("train") or {}).get("min_trained_share") or 0)
+    trained, total = trained_share(encoded, None if report.get("action", "").startswith("packing (") else
+                                   args.max_length)
+    if not floor or not total or trained / total >= floor:
+        return None
+    causes = []
+    if report["trained_tokens_cut"]:
+        causes.append(f"{report['over_max_length']} of {report['windows']} windows are longer than max_length "
+                      f"{report['max_length']}, which cuts {report['trained_tokens_cut']} trained tokens"
+                      + (f" and drops {report['windows_dropped']} windows" if report["windows_dropped"] else "")
+                      + f" ({_window_advice(args.max_length, sp)})")
+    header = header_tokens(sp, tok, rows)
+    if header and args.max_length and header > args.max_length // 3:
+        causes.append(f"the system prompt and tool definitions alone take {header} of the {args.max_length} tokens "
+                      f"of sft.max_length (raise sft.max_length, and extract.window_tokens with it)")
+    if not causes:
+        causes.append("the prompts and tool results outweigh what the assistant writes")
+    return (f"only {trained} of {total} tokens ({100 * trained / total:.1f}%) would be trained, under "
+            f"train.min_trained_share {floor:g}: {'; '.join(causes)}; to train anyway, set "
+            f"train.min_trained_share=0")
+
+
 def dry_run(sp: Specialist) -> None:
-    from core.models import load_tokenizer
+    from core.models import config_tokenizer
 
     ds = load_splits(sp)
-    tok = load_tokenizer(sp.config["model"])
+    tok = config_tokenizer(sp.config, who=sp.name)
     how = masking_method(sp, tok)
     encoded = encode(sp, tok, ds["train"], how, limit=2000)
     print(f"# {sp.name} ({sp.language}): resolved configuration")
@@ -289,18 +338,25 @@ def dry_run(sp: Specialist) -> None:
     print(f"dataset {sp.path('data')}: train {len(ds['train'])} windows, test {len(ds.get('test', []))} windows")
     print(f"trained tokens found by {MASKING[how]}")
     print(describe_lengths([len(ids) for ids, _ in encoded], sp.config["sft"].get("max_length")))
-    note = describe_over_length(over_length(encoded, sft_config(sp, sp.path("outputs") / "checkpoints")), sp)
+    args = sft_config(sp, sp.path("outputs") / "checkpoints")
+    report = over_length(encoded, args)
+    note = describe_over_length(report, sp)
     if note:
         print(note)
+    trained, total = trained_share(encoded, args.max_length)
+    print(f"{trained} of {total} tokens trained ({100 * trained / max(total, 1):.1f}%)")
+    problem = share_problem(sp, tok, ds["train"], encoded, args, report)
+    if problem:
+        print(f"training would refuse: {problem}")
 
 
 def inspect(sp: Specialist, n: int = 3) -> None:
     """A few training windows with the trained tokens coloured apart from the masked ones, and the trained share."""
     from core.masking import colour
-    from core.models import load_tokenizer
+    from core.models import config_tokenizer
 
     ds = load_splits(sp)
-    tok = load_tokenizer(sp.config["model"])
+    tok = config_tokenizer(sp.config, who=sp.name)
     how = masking_method(sp, tok)
     args = sft_config(sp, sp.path("outputs") / "checkpoints")
     splits = args.packing and args.packing_strategy in ("bfd_split", "wrapped")  # long windows are split, not cut
@@ -326,9 +382,13 @@ def inspect(sp: Specialist, n: int = 3) -> None:
           f"{len(encoded)} train windows" + (f" (the first {len(encoded)} of {len(rows)})" if len(rows) > len(encoded)
                                              else ""))
     print(describe_lengths([len(ids) for ids, _ in encoded], args.max_length))
-    note = describe_over_length(over_length(encoded, args), sp)
+    report = over_length(encoded, args)
+    note = describe_over_length(report, sp)
     if note:
         print(note)
+    problem = share_problem(sp, tok, rows, encoded, args, report)
+    if problem:
+        print(f"training would refuse: {problem}")
 
 
 # --- training -------------------------------------------------------------------------------------------------------
@@ -357,14 +417,14 @@ def _train(sp: Specialist, resume: bool, init_adapter: str | Path | None = None)
     from accelerate import PartialState
 
     from core.atomic import remove_dir
-    from core.models import load_model, load_tokenizer, resolve_base
+    from core.models import load_model, config_tokenizer, resolve_base
     from .checkpoints import latest_complete
     from .trainer import SpecialistTrainer
 
     ds = load_splits(sp)
     out = sp.path("outputs")
     ckpt = out / "checkpoints"
-    tok = load_tokenizer(sp.config["model"])
+    tok = config_tokenizer(sp.config, who=sp.name)
     how = masking_method(sp, tok)
     args = training_args(sp, ckpt, how)
     state = PartialState()  # set up by SFTConfig: the process group under a launcher
@@ -376,6 +436,9 @@ def _train(sp: Specialist, resume: bool, init_adapter: str | Path | None = None)
         raise ConfigError(f"{sp.name}: no train window has a trained token within its first max_length "
                           f"{args.max_length} tokens; raise sft.max_length or re-extract with a smaller "
                           f"extract.window_tokens")
+    problem = share_problem(sp, tok, ds["train"], encoded, args, report)
+    if problem:
+        raise ConfigError(f"{sp.name}: {problem}")
 
     last, start = None, {}
     if resume:
@@ -405,13 +468,14 @@ def _train(sp: Specialist, resume: bool, init_adapter: str | Path | None = None)
         model, peft_config = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True), None
     trainer = SpecialistTrainer(model=model, args=args, train_dataset=train_rows, processing_class=tok,
                                 peft_config=peft_config)
-    held_out = (lambda: _held_out_loss(sp, tok, trainer.model, ds["test"])) if test is not None else (lambda: None)
+    held_out = (lambda when: _held_out_loss(sp, tok, trainer.model, ds["test"], when)) if test is not None \
+        else (lambda when: None)
     with trainer.model.disable_adapter():  # the base, as `make eval` scores it (a resumed or continued run too)
-        before = held_out()
+        before = held_out("base")
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=str(last) if last else None)
     wall = time.time() - t0
-    after = held_out()
+    after = held_out("adapter")
     tokens = int(trainer.state.num_input_tokens_seen or 0)
     this_run = tokens - int(start.get("num_input_tokens_seen") or 0)  # tokens/s counts only what this run trained
     base = sp.config["model"]["model_name_or_path"]
@@ -436,13 +500,14 @@ def _train(sp: Specialist, resume: bool, init_adapter: str | Path | None = None)
 RUN_FILE = "run.json"  # checkpoints/run.json: the id of the run its checkpoints belong to
 
 
-def _held_out_loss(sp: Specialist, tok, model, rows) -> float:
+def _held_out_loss(sp: Specialist, tok, model, rows, when: str) -> float:
     """Eval's loss on the test split (core.loss), so that what training prints is what `make eval` reports; every
     process computes it (a sharded model's forward needs them all)."""
     from core.loss import held_out_loss
 
     return round(held_out_loss(model, tok, rows, sp.config["sft"].get("max_length"),
-                               batch_size=int((sp.config.get("eval") or {}).get("batch_size") or 8)), 4)
+                               batch_size=int((sp.config.get("eval") or {}).get("batch_size") or 8),
+                               progress=f"{sp.name}: held-out loss, {when}" if is_main_process() else None), 4)
 
 
 def _run_id(ckpt: Path) -> str | None:

