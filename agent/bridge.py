@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.entry import die_with_parent
-from export.agents import BRIDGE_KEY_ENV
+from export.agents import BRIDGE_KEY_ENV, SERVER_KEY_ENV
 
 DEFAULT_KEY = "workbench-local"  # the bridge listens on 127.0.0.1 by default; set WORKBENCH_BRIDGE_KEY to change it
 
@@ -37,10 +37,12 @@ def command(config: Path, host: str, port: int) -> list[str]:
     return [str(exe), "--config", str(config), "--host", host, "--port", str(port), "--num_workers", "1"]
 
 
-def environment(key: str | None = None) -> dict[str, str]:
-    """The proxy offline and quiet: its local model-cost map (no download), no telemetry; the bridge key set."""
+def environment(key: str | None = None, server_key: str | None = None) -> dict[str, str]:
+    """The proxy offline and quiet: its local model-cost map (no download), no telemetry; the bridge key set, and the
+    key it sends to `make serve` (serve.api_key, else WORKBENCH_API_KEY; any value when the server asks for none)."""
     env = dict(os.environ)
     env.setdefault(BRIDGE_KEY_ENV, key or DEFAULT_KEY)
+    env[SERVER_KEY_ENV] = server_key or env.get(SERVER_KEY_ENV) or "not-needed"
     env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False", LITELLM_LOG="ERROR",
                DISABLE_ADMIN_UI="True")
     return env
@@ -48,14 +50,14 @@ def environment(key: str | None = None) -> dict[str, str]:
 
 @contextmanager
 def bridging(config: Path, *, host: str = "127.0.0.1", port: int | None = None, key: str | None = None,
-             timeout: float = 240) -> Iterator[str]:
+             server_key: str | None = None, timeout: float = 240) -> Iterator[str]:
     """Run the bridge for the block; yields its OpenAI base URL (http://HOST:PORT/v1)."""
     from serve.api import free_port
 
     port = port or free_port(host)
     log = Path(tempfile.mkstemp(prefix="bridge-", suffix=".log")[1])
     workdir = Path(tempfile.mkdtemp(prefix="bridge-"))  # the proxy writes files into its working folder
-    env = environment(key)
+    env = environment(key, server_key)
     with log.open("w") as out:
         proc = subprocess.Popen(command(config, host, port), stdout=out, stderr=subprocess.STDOUT, env=env,
                                 cwd=workdir, preexec_fn=die_with_parent)
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {config}: no bridge config; `make export NAME=...` writes it", file=sys.stderr)
         return 2
     host, port = a.host or str(scfg.get("host") or "127.0.0.1"), a.port or int(scfg.get("bridge_port") or 8001)
-    env = environment()
+    env = environment(server_key=scfg.get("api_key"))
     print(f"bridge: {bridge_url({'host': host, 'bridge_port': port})} (Responses API, LiteLLM's proxy) -> "
           f"make serve; key: ${BRIDGE_KEY_ENV}" + (" (unset: workbench-local)" if BRIDGE_KEY_ENV not in os.environ
                                                     else ""), flush=True)

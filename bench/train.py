@@ -187,6 +187,8 @@ def main() -> None:
                         "two threads stall each other whenever another process runs, and figures swing 5x")
     p.add_argument("--child", choices=["packed", "unpacked"], help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.warmup < 1 or a.steps < 1:
+        p.error("--warmup and --steps must be at least 1: the clock starts at the end of the last untimed step")
     root = workspace(a.hidden_size, base_name=a.base)
     if a.child:
         print(json.dumps(child(root, a.child == "packed", a.steps, a.warmup, a.repeats, a.threads)))

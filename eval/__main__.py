@@ -30,15 +30,18 @@ def summary_rows(overlay: str | None) -> list[tuple]:
             exported = sp.path("exports") / "adapter"
             where = exported if exported.exists() else r.get("adapter_path", "?")  # older reports lack it
             rows.append((name, f"{counts.get('train_windows', '?')}/{counts.get('test_windows', '?')}",
-                         f"{r['base']['loss']:.3f}", f"{r['adapter']['loss']:.3f}", str(where)))
+                         str(r.get("test_sessions", "?")), f"{r['base']['loss']:.3f}", f"{r['adapter']['loss']:.3f}",
+                         r["verdict"].split(" (")[0], str(where)))
         else:
             reason = "no data" if not counts else "not evaluated"
-            rows.append((name, f"{counts.get('train_windows', 0)}/{counts.get('test_windows', 0)}", "-", "-", reason))
+            rows.append((name, f"{counts.get('train_windows', 0)}/{counts.get('test_windows', 0)}",
+                         str(counts.get("test_sessions", 0)), "-", "-", "-", reason))
     return rows
 
 
 def table(rows: list[tuple]) -> str:
-    head = ("specialist", "train/test windows", "base loss", "adapter loss", "adapter files")
+    head = ("specialist", "train/test windows", "test sessions", "base loss", "adapter loss", "loss verdict",
+            "adapter files")
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(head), fmt(tuple("-" * w for w in widths)), *map(fmt, rows)])

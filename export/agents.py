@@ -21,6 +21,7 @@ from typing import Any
 
 PROVIDER = "workbench"
 BRIDGE_KEY_ENV = "WORKBENCH_BRIDGE_KEY"  # the bridge's key: LiteLLM's proxy refuses to start without one
+SERVER_KEY_ENV = "WORKBENCH_API_KEY"  # the key `make serve` asks for (serve.api_key), as serve/api.py reads it
 AGENT_NAMES = {"rust": "build-rust", "typescript": "build-ts", "python": "build-python", "ruby": "build-ruby",
                "swift": "build-swift"}
 
@@ -90,7 +91,7 @@ def opencode(url: str, specialists: list[dict[str, str]], base: str, limits: dic
             "mode": "primary", "model": f"{PROVIDER}/{sp['name']}", "prompt": sp["system_prompt"]}
     return {"$schema": "https://opencode.ai/config.json",
             "provider": {PROVIDER: {"npm": "@ai-sdk/openai-compatible", "name": "LoRA specialists (make serve)",
-                                    "options": {"baseURL": url, "apiKey": "not-needed"}, "models": models}},
+                                    "options": {"baseURL": url, "apiKey": f"{{env:{SERVER_KEY_ENV}}}"}, "models": models}},
             "agent": agents}
 
 
@@ -123,7 +124,7 @@ def litellm_bridge(url: str, specialists: list[dict[str, str]]) -> str:
     for name in ["base", "auto", *[sp["name"] for sp in specialists]]:
         lines += [f"  - model_name: {json.dumps(name)}", "    litellm_params:",
                   f"      model: {json.dumps('custom_openai/' + name)}", f"      api_base: {json.dumps(url)}",
-                  "      api_key: none"]
+                  f"      api_key: os.environ/{SERVER_KEY_ENV}"]  # make serve's key, read when the bridge starts
     lines += ["general_settings:", f"  master_key: os.environ/{BRIDGE_KEY_ENV}", "litellm_settings:",
               "  drop_params: true", ""]
     return "\n".join(lines)

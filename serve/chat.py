@@ -19,7 +19,28 @@ TEMPLATE = "chat_template.default"
 
 
 def template_of(llama) -> str | None:
+    """The chat template a served base renders with: the one place that chooses it (the GGUF's own today)."""
     return llama.metadata.get("tokenizer.chat_template")
+
+
+def _formatter(llama):
+    """The Jinja formatter llama-cpp-python builds for `chat_template.default` (same template, tokens, options)."""
+    f = getattr(llama, "_workbench_formatter", None)
+    if f is None:
+        eos_id, bos_id = llama.token_eos(), llama.token_bos()
+        f = llama_chat_format.Jinja2ChatFormatter(
+            template=template_of(llama) or "",
+            eos_token=llama._model.token_get_text(eos_id) if eos_id != -1 else "",
+            bos_token=llama._model.token_get_text(bos_id) if bos_id != -1 else "", stop_token_ids=[eos_id])
+        llama._workbench_formatter = f
+    return f
+
+
+def prompt_tokens(llama, messages, tools=None, tool_choice=None) -> int:
+    """How many tokens `handle` will feed the engine for this request: rendered and tokenized as it does."""
+    choice = tool_choice if isinstance(tool_choice, str) else None
+    result = _formatter(llama)(messages=arguments_as_objects(messages), tools=tools, tool_choice=choice)
+    return len(llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True))
 
 
 @llama_chat_format.register_chat_completion_handler(NAME)

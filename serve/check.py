@@ -44,9 +44,18 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def run(base_url: str) -> tuple[str, bool]:
     """(the table, whether every model answered) for the server at base_url."""
+    import os
+
     from openai import OpenAI
 
-    client = OpenAI(base_url=base_url, api_key="not-needed", max_retries=0, timeout=600)
+    from .api import KEY_ENV, admin
+    from .server import context_line
+
+    client = OpenAI(base_url=base_url, api_key=os.environ.get(KEY_ENV) or "not-needed", max_retries=0, timeout=600)
     names = [m.id for m in client.models.list().data]
     rows = [check_model(client, n) for n in [*[n for n in names if n != AUTO], *[n for n in names if n == AUTO]]]
-    return table(rows), all(r["answered"] for r in rows)
+    text = table(rows)
+    n_ctx = admin(base_url, "metrics").get("n_ctx")
+    if n_ctx:
+        text += "\n" + context_line(int(n_ctx), True).removeprefix("serve: ").replace(" (serve.n_ctx)", "")
+    return text, all(r["answered"] for r in rows)

@@ -90,7 +90,7 @@ def outtype_for(folder: Path, wanted: str = "auto") -> str:
     """The GGUF weight type: `wanted`, or with auto the base's own dtype (lossless), f16 when unknown."""
     if wanted != "auto":
         if wanted not in OUTTYPES:
-            raise ConfigError(f"serve.gguf_type: {wanted!r} is not one of auto, {', '.join(OUTTYPES)}")
+            raise ConfigError(f"serve.gguf_type: {wanted!r} is not one of auto, {', '.join(OUTTYPES)}, source")
         return wanted
     cfg = json.loads((folder / "config.json").read_text())
     dtype = cfg.get("dtype") or cfg.get("torch_dtype") or (cfg.get("text_config") or {}).get("dtype")
@@ -138,6 +138,8 @@ def base_gguf(base: str, cache: Path, *, revision: str | None = None, outtype: s
     """The cached GGUF of `base` under `cache`, converted first when missing or stale. Its chat template is the one
     every stage trains and evaluates with (core.models.load_tokenizer), `chat_template_path` honoured."""
     folder = local_base(base, revision)
+    if outtype == SOURCE:
+        return source_gguf(base, folder, cache, chat_template_path=chat_template_path, log=log)
     kind = outtype_for(folder, outtype)
     out, stamp = cache / f"base.{kind}.gguf", cache / f"base.{kind}.json"
     want = {"base": base, "folder": str(folder), "fingerprint": _fingerprint(folder), "outtype": kind,
@@ -172,6 +174,49 @@ def base_gguf(base: str, cache: Path, *, revision: str | None = None, outtype: s
     finally:
         tmp.unlink(missing_ok=True)
         shutil.rmtree(view, ignore_errors=True)
+    return out
+
+
+SOURCE = "source"  # serve.gguf_type: the GGUF file a GGUF base came from (its own quantization), not a conversion
+
+
+def source_gguf(base: str, folder: Path, cache: Path, *, chat_template_path: str | None = None, log=print) -> Path:
+    """`serve.gguf_type: source`: the GGUF a GGUF base came from (the shipped Q4 file, say), as it is but for its
+    `tokenizer.chat_template`, which becomes the template the adapters trained with (gguf's own gguf_new_metadata)."""
+    from core import bases
+
+    record = bases.provenance(folder)
+    if not record:
+        raise ConfigError(f"serve.gguf_type: source serves the GGUF a GGUF base came from; {base!r} is not one "
+                          f"(model.model_name_or_path: gguf:smollm2, gguf:gemma3 or a .gguf file)")
+    out, stamp = cache / "base.source.gguf", cache / "base.source.json"
+    want = {"base": base, "gguf": record["gguf_path"], "sha256": record["gguf_sha256"],
+            "template": template_key(chat_template_path)}
+    if out.is_file() and stamp.is_file():
+        try:
+            if json.loads(stamp.read_text()) == want:
+                return out
+        except json.JSONDecodeError:
+            pass
+    cache.mkdir(parents=True, exist_ok=True)
+    log(f"serve: the base's own GGUF ({record['quantization']}) with the training template -> {out}")
+    from core.models import load_tokenizer
+
+    template = load_tokenizer({"model_name_or_path": str(folder)}, chat_template_path=chat_template_path,
+                              log=log).chat_template
+    tmp, jinja = cache / f".base.source.{os.getpid()}.gguf", cache / f".template.{os.getpid()}.jinja"
+    try:
+        jinja.write_text(template)
+        run = subprocess.run([sys.executable, "-m", "gguf.scripts.gguf_new_metadata", record["gguf_path"], str(tmp),
+                              "--chat-template-file", str(jinja), "--force"], capture_output=True, text=True)
+        if run.returncode != 0 or not tmp.is_file():
+            lines = [ln for ln in (run.stderr or run.stdout).splitlines() if ln.strip()]
+            raise ConfigError(f"gguf_new_metadata failed on {record['gguf_path']}: {lines[-1] if lines else 'no output'}")
+        os.replace(tmp, out)
+        stamp.write_text(json.dumps(want, indent=2) + "\n")
+    finally:
+        tmp.unlink(missing_ok=True)
+        jinja.unlink(missing_ok=True)
     return out
 
 

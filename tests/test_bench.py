@@ -43,7 +43,7 @@ def test_bench_redact(tmp_path):
 
 
 def test_bench_train(tmp_path):
-    out = bench("train.py", "--steps", "1", "--warmup", "0", "--repeats", "1", "--hidden-size", "32", tmp=tmp_path)
+    out = bench("train.py", "--steps", "1", "--warmup", "1", "--repeats", "1", "--hidden-size", "32", tmp=tmp_path)
     assert "unpacked: trainer" in out and "packed: trainer" in out
 
 

@@ -337,9 +337,10 @@ def test_export_survives_a_kill_at_any_moment(ws, tmp_path):
 
 # --- the data tools' writers: extract report, extract export-jsonl ---------------------------------------------------
 
-def folder_snapshot(folder: Path) -> dict:
+def folder_snapshot(folder: Path, root: Path) -> dict:
+    """The files under `folder`, its workspace's `root` written as <root> (report.md names the datasets' folder)."""
     settle(folder)
-    return digest(folder)
+    return digest(folder, root)
 
 
 def try_writer(ws, tmp_path, verb: str, out_of) -> dict:
@@ -356,10 +357,10 @@ def try_writer(ws, tmp_path, verb: str, out_of) -> dict:
 
     probe = tmp_path / "probe"
     tail = prepared(probe)
-    before = folder_snapshot(out_of(probe))
+    before = folder_snapshot(out_of(probe), probe)
     trace = tmp_path / "trace"
     ok(run(["extract", verb, *tail], trace=trace))
-    after = folder_snapshot(out_of(probe))
+    after = folder_snapshot(out_of(probe), probe)
     assert before and after and before != after
     points = kill_points(trace, SPREAD)
     trials = [(signal.SIGKILL, k) for k in points] + [(s, points[len(points) // 2]) for s in ENDINGS]
@@ -369,11 +370,11 @@ def try_writer(ws, tmp_path, verb: str, out_of) -> dict:
         tail = prepared(root)
         r = run(["extract", verb, *tail], kill_at=at, signal_=sig)
         stopped(r, "extract", sig, (verb, sig, at))
-        now = folder_snapshot(out_of(root))
+        now = folder_snapshot(out_of(root), root)
         assert now in (before, after), f"extract {verb}: a mix after {signal.Signals(sig).name} at point {at}"
         found["previous" if now == before else "new"] += 1
         ok(run(["extract", verb, *tail]))
-        assert folder_snapshot(out_of(root)) == after
+        assert folder_snapshot(out_of(root), root) == after
         assert not leftovers(out_of(root))
     print(f"\nextract {verb}: {len(trace.read_text().splitlines())} write points; {len(trials)} tries: {found}")
     return found

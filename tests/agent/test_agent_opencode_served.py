@@ -99,11 +99,6 @@ def test_agent_eval_with_the_real_opencode_prints_the_paired_table(exported, cap
     assert "| base resolved |" in md and "McNemar's exact test" in md
 
 
-_REFUSES = "context_length_exceeded" in "".join(
-    p.read_text() for p in (clients.REPO / "serve").glob("*.py"))  # the serving work of issue 25
-
-
-@pytest.mark.skipif(not _REFUSES, reason="needs the server's 4xx before streaming (issue 25)")
 def test_over_the_context_opencode_gets_a_4xx_and_stops_instead_of_looping(exported, tmp_path):
     import yaml
 

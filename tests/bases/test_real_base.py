@@ -21,8 +21,12 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 SMOLLM2 = "gguf:smollm2"
-PEFT_TOLERANCE = 1e-3  # llama.cpp over the float32 GGUF of the dequantized base (measured: see the test)
-Q4_TOLERANCE = 2.0  # llama.cpp over the shipped Q4_1 file: its kernels quantize activations to 8 bits (measured)
+# llama.cpp against PEFT, every position of a 35-token prompt, a random LoRA that moves the logits by up to 0.86:
+# over the float32 GGUF of the dequantized base, f32 KV cache: measured 8.4e-5 on SmolLM2, 0.020 on Gemma 3 (whose
+# adapter moved the logits by up to 5.8; llama.cpp computes Gemma's GELU with its own tanh approximation)
+PEFT_TOLERANCE = {"gguf:smollm2": 1e-3, "gguf:gemma3": 0.05}
+Q4_TOLERANCE = 2.5  # over the shipped Q4 file, whose kernels also quantize activations: measured 1.17 and 1.89
+Q4_ARGMAX = 0.8  # ... where the most likely next token agreed at 33 of 35 and 36 of 38 positions
 
 
 def prepared(name: str) -> Path:
@@ -169,6 +173,10 @@ def test_a_run_that_would_train_too_little_is_refused_in_one_line(real_workspace
 
 @pytest.fixture(scope="module", params=["gguf:smollm2", "gguf:gemma3"])
 def random_lora(request, tmp_path_factory):
+    return make_random_lora(request.param, tmp_path_factory.mktemp("lora"))
+
+
+def make_random_lora(name: str, root: Path) -> dict:
     """A random LoRA on every linear layer of the base, as PEFT and as the exported adapter.gguf."""
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
@@ -176,8 +184,7 @@ def random_lora(request, tmp_path_factory):
 
     from export.gguf_lora import write_gguf_lora
 
-    base = prepared(request.param)
-    root = tmp_path_factory.mktemp("lora")
+    base = prepared(name)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(base)
     peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
@@ -192,8 +199,7 @@ def random_lora(request, tmp_path_factory):
     peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), root / "lora").eval()
     tok = AutoTokenizer.from_pretrained(base)
     text = "def fibonacci(n):\n    if n < 2:\n        return n\n<tool_call>\n{\"name\": \"bash\"}\n</tool_call>"
-    return {"root": root, "peft": peft, "adapter": adapter, "ids": tok(text)["input_ids"], "base": base,
-            "name": request.param}
+    return {"root": root, "peft": peft, "adapter": adapter, "ids": tok(text)["input_ids"], "base": base, "name": name}
 
 
 def llama_cpp_logits(gguf, ids, adapter=None):
@@ -225,9 +231,10 @@ def test_llama_cpp_over_the_f32_base_gives_pefts_logits(random_lora):
     gguf = base_gguf(str(random_lora["base"]), random_lora["root"] / "cache", log=lambda *_: None)
     assert gguf.name == "base.f32.gguf"
     want, base = peft_logits(random_lora), peft_logits(random_lora, adapter=False)
-    assert np.abs(want - base).max() > 100 * PEFT_TOLERANCE  # the adapter matters: the comparison can fail
+    tolerance = PEFT_TOLERANCE[random_lora["name"]]
+    assert np.abs(want - base).max() > 10 * tolerance  # the adapter matters: the comparison can fail
     got = llama_cpp_logits(gguf, random_lora["ids"], random_lora["adapter"])
-    assert np.abs(got - want).max() < PEFT_TOLERANCE
+    assert np.abs(got - want).max() < tolerance
     assert (got.argmax(-1) == want.argmax(-1)).all()
 
 
@@ -237,7 +244,7 @@ def test_llama_cpp_over_the_shipped_q4_file_stays_close_to_peft(random_lora):
     want = peft_logits(random_lora)
     got = llama_cpp_logits(provenance(random_lora["base"])["gguf_path"], random_lora["ids"], random_lora["adapter"])
     assert np.abs(got - want).max() < Q4_TOLERANCE
-    assert (got.argmax(-1) == want.argmax(-1)).mean() >= 0.9
+    assert (got.argmax(-1) == want.argmax(-1)).mean() >= Q4_ARGMAX
 
 
 # --- served as trained: an over-fit real-base adapter's tool call through `make serve` ----------------------------------
@@ -323,3 +330,26 @@ def test_the_served_gguf_carries_the_template_the_adapter_trained_with(overfit_e
         assert llm.metadata["tokenizer.chat_template"] == CHATML_TOOLS
     finally:
         llm.close()
+
+
+def test_serve_gguf_type_source_is_the_shipped_file_with_the_training_template(smollm2, tmp_path):
+    import gguf
+
+    from core.bases import provenance
+    from core.templates import CHATML_TOOLS
+    from serve.convert import base_gguf
+
+    out = base_gguf(SMOLLM2, tmp_path, outtype="source", log=lambda *_: None)
+    assert out.name == "base.source.gguf"
+    new, old = gguf.GGUFReader(str(out)), gguf.GGUFReader(provenance(smollm2)["gguf_path"])
+    assert new.fields["tokenizer.chat_template"].contents() == CHATML_TOOLS
+    assert [(t.name, t.tensor_type) for t in new.tensors] == [(t.name, t.tensor_type) for t in old.tensors]
+    assert base_gguf(SMOLLM2, tmp_path, outtype="source", log=pytest.fail) == out  # cached
+
+
+def test_serve_gguf_type_source_needs_a_gguf_base(tmp_path, tiny_base):
+    from core.config import ConfigError
+    from serve.convert import base_gguf
+
+    with pytest.raises(ConfigError, match="serve.gguf_type: source serves the GGUF a GGUF base came from"):
+        base_gguf(str(tiny_base), tmp_path, outtype="source", log=lambda *_: None)

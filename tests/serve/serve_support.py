@@ -101,3 +101,29 @@ def overlay_for_base(base: Path, root: Path, workspace_overlay: str) -> str:
     overlay = root / "overlay.yaml"
     overlay.write_text(yaml.safe_dump(cfg))
     return str(overlay)
+
+
+def peft_greedy(workspace, overlay, name, messages, n):
+    """PEFT's base + adapter (float32): greedy token ids and their log-probabilities for n new tokens."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(workspace["base"])
+    model = AutoModelForCausalLM.from_pretrained(workspace["base"], dtype=torch.float32)
+    if name != "base":
+        exports = yaml.safe_load(Path(overlay).read_text())["paths"]["exports"]
+        model = PeftModel.from_pretrained(model, f"{exports}/{name}/adapter")
+    model.eval()
+    ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_dict=True, return_tensors="pt")
+    out, logprobs = ids["input_ids"], []
+    with torch.no_grad():
+        for _ in range(n):
+            logp = torch.log_softmax(model(input_ids=out).logits[0, -1].double(), -1)
+            nxt = int(logp.argmax())
+            logprobs.append(float(logp[nxt]))
+            out = torch.cat([out, torch.tensor([[nxt]])], 1)
+            if nxt == tok.eos_token_id:
+                break
+    new = out[0, ids["input_ids"].shape[1]:].tolist()
+    return tok, new, logprobs

@@ -61,7 +61,8 @@ def test_the_bridge_config_sends_every_served_name_to_the_server_through_litellm
     cfg = yaml.safe_load((written(tmp_path) / "litellm-bridge.yaml").read_text())
     names = {m["model_name"]: m["litellm_params"] for m in cfg["model_list"]}
     assert set(names) == {"auto", "base", "oxidizer", "prism", "serpent"}
-    assert names["serpent"] == {"model": "custom_openai/serpent", "api_base": URL, "api_key": "none"}
+    assert names["serpent"] == {"model": "custom_openai/serpent", "api_base": URL,
+                                "api_key": "os.environ/WORKBENCH_API_KEY"}
     assert cfg["general_settings"]["master_key"] == "os.environ/WORKBENCH_BRIDGE_KEY"
 
 
@@ -96,3 +97,14 @@ def test_writing_again_replaces_the_folder_whole(tmp_path):
     write_agent_configs(tmp_path, {"port": 8123}, "b", SPECIALISTS[:1])
     assert sorted(p.stem for p in (out / "mini-swe-agent").glob("*.yaml")) == ["auto", "base", "oxidizer"]
     assert not list(tmp_path.glob(".agents-*"))
+
+
+def test_the_servers_key_is_read_from_the_environment_never_written_in_the_files(tmp_path):
+    out = written(tmp_path)
+    cfg = json.loads((out / "opencode.json").read_text())
+    assert cfg["provider"]["workbench"]["options"]["apiKey"] == "{env:WORKBENCH_API_KEY}"
+    bridge = yaml.safe_load((out / "litellm-bridge.yaml").read_text())  # Codex reaches make serve through the bridge
+    assert {m["litellm_params"]["api_key"] for m in bridge["model_list"]} == {"os.environ/WORKBENCH_API_KEY"}
+    # Codex's own key is the bridge's (make serve-bridge), never the server's
+    assert tomllib.loads((out / "codex" / "config.toml").read_text())["model_providers"]["workbench"]["env_key"] == \
+        "WORKBENCH_BRIDGE_KEY"

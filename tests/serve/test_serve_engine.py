@@ -11,11 +11,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-import yaml
-from serve_support import ASK, EXPORTED, REPLY, TOOLS, export_specialists, overfit_tool_caller, overlay_for_base
+from serve_support import (ASK, EXPORTED, REPLY, TOOLS, export_specialists, overfit_tool_caller, overlay_for_base,
+                           peft_greedy)
 
 pytestmark = pytest.mark.slow
 
@@ -54,32 +53,6 @@ def test_the_server_listens_on_localhost_and_lists_the_base_every_specialist_and
 def test_each_model_answers_under_its_own_name(client, name):
     reply = client.chat.completions.create(model=name, messages=ASK, max_tokens=8, temperature=0)
     assert reply.model == name and reply.choices[0].finish_reason in ("stop", "length")
-
-
-def peft_greedy(workspace, overlay, name, messages, n):
-    """PEFT's base + adapter (float32): greedy token ids and their log-probabilities for n new tokens."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(workspace["base"])
-    model = AutoModelForCausalLM.from_pretrained(workspace["base"], dtype=torch.float32)
-    if name != "base":
-        exports = yaml.safe_load(Path(overlay).read_text())["paths"]["exports"]
-        model = PeftModel.from_pretrained(model, f"{exports}/{name}/adapter")
-    model.eval()
-    ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_dict=True, return_tensors="pt")
-    out, logprobs = ids["input_ids"], []
-    with torch.no_grad():
-        for _ in range(n):
-            logp = torch.log_softmax(model(input_ids=out).logits[0, -1].double(), -1)
-            nxt = int(logp.argmax())
-            logprobs.append(float(logp[nxt]))
-            out = torch.cat([out, torch.tensor([[nxt]])], 1)
-            if nxt == tok.eos_token_id:
-                break
-    new = out[0, ids["input_ids"].shape[1]:].tolist()
-    return tok, new, logprobs
 
 
 @pytest.mark.parametrize("name", ["base", EXPORTED[0]])
@@ -124,8 +97,9 @@ def test_serve_check_prints_a_row_per_model(server):
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].split() == ["model", "answered", "answered", "by", "tool", "call", "parsed", "latency"]
-    assert [ln.split()[0] for ln in lines[2:]] == ["base", *EXPORTED, "auto"]
-    assert all(ln.split()[1] == "yes" for ln in lines[2:])
+    assert [ln.split()[0] for ln in lines[2:-1]] == ["base", *EXPORTED, "auto"]
+    assert all(ln.split()[1] == "yes" for ln in lines[2:-1])
+    assert lines[-1].startswith(("context ", "warning: the context is"))
 
 
 # --- a new adapter without a restart -------------------------------------------------------------------------------------

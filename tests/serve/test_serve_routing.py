@@ -133,6 +133,85 @@ def test_reload_swaps_in_the_new_model_list(client):
     assert "forge" in [m["id"] for m in client.get("/v1/models").json()["data"]]
 
 
-def test_a_body_that_is_not_json_goes_to_the_engine_as_it_came(client):
+def test_a_body_that_is_not_json_is_a_400_with_the_openai_error_body(client):
     r = client.post("/v1/chat/completions", content=b"not json", headers={"content-type": "application/json"})
-    assert r.content == b"not json"
+    assert r.status_code == 400
+    assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+    assert r.json()["error"]["code"] == "invalid_json"
+
+
+# --- the front door: key, body, fields --------------------------------------------------------------------------------
+
+def keyed(key="s3cret-key", max_body=1 << 20):
+    from starlette.testclient import TestClient
+
+    from serve.router import Router
+
+    async def reload():
+        return dict(LANGUAGES)
+
+    return TestClient(Router(echo, languages=dict(LANGUAGES), classify=lambda m: None, reload=reload, api_key=key,
+                             max_body=max_body))
+
+
+@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer wrong"}, {"authorization": "s3cret-key"}])
+def test_without_the_key_every_route_is_a_401(headers):
+    c = keyed()
+    for method, path in [("get", "/v1/models"), ("post", "/v1/chat/completions"), ("post", "/admin/reload"),
+                         ("get", "/admin/metrics")]:
+        r = getattr(c, method)(path, headers=headers)
+        assert r.status_code == 401, path
+        assert r.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_with_the_key_the_request_goes_through():
+    r = keyed().post("/v1/chat/completions", json={"model": "serpent", "messages": NO_SIGNAL},
+                     headers={"authorization": "Bearer s3cret-key"})
+    assert r.status_code == 200 and r.json()["model"] == "serpent"
+
+
+def test_a_body_over_the_limit_is_a_413():
+    r = keyed(key=None, max_body=1000).post("/v1/chat/completions", json={"messages": [
+        {"role": "user", "content": "x" * 5000}]})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+
+@pytest.mark.parametrize("body,param", [
+    ({"messages": NO_SIGNAL, "temprature": 0}, "temprature"),  # unknown field
+    ({"messages": "hi"}, "messages"),
+    ({"messages": []}, "messages"),
+    ({"messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+    ({"messages": NO_SIGNAL, "max_tokens": -1}, "max_tokens"),
+    ({"messages": NO_SIGNAL, "max_tokens": "10"}, "max_tokens"),
+    ({"messages": NO_SIGNAL, "temperature": 9}, "temperature"),
+    ({"messages": NO_SIGNAL, "n": 3}, "n"),
+    ({"messages": NO_SIGNAL, "tools": [{"type": "function"}]}, "tools[0]"),
+    ({"messages": NO_SIGNAL, "tools": [{"type": "function", "function": {"name": "a b"}}]},
+     "tools[0].function.name"),
+    ({"messages": NO_SIGNAL, "tools": [{"type": "function", "function": {"name": "a", "parameters": []}}]},
+     "tools[0].function.parameters"),
+    ({"messages": NO_SIGNAL, "tool_choice": {"type": "function", "function": {"name": "x"}}}, "tool_choice"),
+    ({"messages": NO_SIGNAL, "stream": "maybe"}, "stream"),
+    ({"messages": NO_SIGNAL, "model": 5}, "model"),
+])
+def test_a_malformed_request_is_a_400_naming_the_field(client, body, param):
+    r = client.post("/v1/chat/completions", json=body)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["param"] == param and err["type"] == "invalid_request_error" and err["message"]
+
+
+def test_a_model_name_that_looks_like_a_path_is_just_an_unknown_model(client):
+    r = chat(client, "../../etc/passwd")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+
+
+def test_an_unknown_route_is_a_404_with_the_openai_body(client):
+    r = client.post("/v1/responses", json={})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_developer_messages_and_text_parts_reach_the_engine_as_the_templates_take_them(client):
+    r = chat(client, "base", [{"role": "developer", "content": "be brief"},
+                              {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}])
+    assert r.json()["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "ab"}]
