@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -140,6 +141,8 @@ def test_inspect_shows_the_tool_calls_inside_the_trained_text(real_workspace, ca
     assert calls, out.out[-2000:]
     assert all(t.rstrip().endswith("<|im_end|>") for t in trained)
     assert "using ChatML with <tool_call> blocks" in out.err
+    # extraction measured the windows with this template: none is over max_length
+    assert re.search(r"; 0 of \d+ over max_length 2048", out.out), out.out[-500:]
 
 
 def test_two_training_steps_on_smollm2_save_the_adapter_with_the_template_it_trained(real_workspace):

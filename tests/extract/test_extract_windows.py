@@ -197,7 +197,7 @@ def test_a_window_budget_too_small_for_the_tools_stops_extraction_with_one_error
 def test_extracted_windows_are_measured_with_the_configured_tokenizer(tmp_path, tiny_base):
     from transformers import AutoTokenizer
 
-    from extract.windows import tokenizer_counter
+    from extract.windows import TemplateMeasure, tokenizer_counter
 
     log = "".join(f"test_case_{i} ... ok\n" for i in range(600))
     db = tmp_path / "store" / "opencode.db"
@@ -212,10 +212,13 @@ def test_extracted_windows_are_measured_with_the_configured_tokenizer(tmp_path, 
                    "extract.tool_output_chars=4000") == 0
     found = rows(out, "serpent")
     assert len(found) > 1
-    n = tokenizer_counter(AutoTokenizer.from_pretrained(str(tiny_base)))
-    for r in found:
-        header = 6 + n(r["messages"][0]["content"]) + tools_tokens(r["tools"], n)
-        assert r["est_tokens"] == header + sum(message_tokens(m, n) for m in r["messages"][1:])
+    tok = AutoTokenizer.from_pretrained(str(tiny_base))
+    n, measure = tokenizer_counter(tok), TemplateMeasure(tok)
+    for r in found:  # the opening exactly as the template renders it; each message with the template's overheads
+        header = len(tok.apply_chat_template(r["messages"][:1], tools=r["tools"], tokenize=True,
+                                             return_dict=True)["input_ids"])
+        assert measure.header(r["messages"][0]["content"], r["tools"]) == header
+        assert r["est_tokens"] == header + sum(message_tokens(m, n, measure.overheads) for m in r["messages"][1:])
         assert r["est_tokens"] <= 3000
     assert manifest(out)["settings"]["token_counter"] == str(tiny_base)
     assert [r["window_index"] for r in sorted(found, key=lambda r: r["window_index"])] == list(range(len(found)))
