@@ -164,11 +164,11 @@ def test_a_run_that_would_train_too_little_is_refused_in_one_line(real_workspace
     from train.__main__ import main
 
     monkeypatch.setattr(core.models, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
-    rc = main(["serpent", "--overlay", real_workspace["overlay"], "max_length=512"])
+    rc = main(["serpent", "--overlay", real_workspace["overlay"], "train.min_trained_share=0.5"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     line = err[-1]
-    assert "would be trained, under train.min_trained_share 0.05" in line
+    assert line.startswith("train: error: serpent: only ") and "would be trained, under train.min_trained_share 0.5" in line
     assert "the system prompt and tool definitions alone take" in line and "train.min_trained_share=0" in line
 
 
