@@ -46,8 +46,11 @@ def served_context(cfg: dict[str, Any]) -> int | None:
     if n > 0:
         return n
     base = str(cfg["model"]["model_name_or_path"])
-    path = Path(base).expanduser() / "config.json"
-    if not path.is_file():
+    from core import bases
+
+    folder = bases.prepared(base) if bases.is_gguf(base) else None  # a GGUF base: its converted folder, if made
+    path = (folder or Path(base).expanduser()) / "config.json"
+    if not path.is_file() and not bases.is_gguf(base):
         try:
             from huggingface_hub import try_to_load_from_cache
 

@@ -163,8 +163,11 @@ def _export(sp: Specialist, *, merged: bool, force: bool) -> dict[str, Any]:
 
 
 def base_config(name: str, base: str, revision: str | None = None) -> dict[str, Any]:
-    """The base's config.json: from the local folder the config names, else from the Hub (or its cache)."""
-    local = Path(base).expanduser()
+    """The base's config.json: from the local folder the config names (a GGUF base's converted folder), else from the
+    Hub (or its cache)."""
+    from core import bases
+
+    local = bases.prepare(base) if bases.is_gguf(base) else Path(base).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():
             raise ConfigError(f"{name}: the adapter's base {base!r} cannot be used: the folder has no config.json")
