@@ -115,8 +115,11 @@ def config_tokenizer(config: dict[str, Any], who: str | None = None):
     def log(line: str) -> None:
         print(f"{who}: {line}" if who else line, file=sys.stderr, flush=True)
 
-    return load_tokenizer(config["model"], chat_template_path=(config.get("sft") or {}).get("chat_template_path"),
-                          log=log)
+    try:
+        return load_tokenizer(config["model"], chat_template_path=(config.get("sft") or {}).get("chat_template_path"),
+                              log=log)
+    except ConfigError as e:
+        raise ConfigError(f"{who}: {e}" if who else str(e)) from None
 
 
 def torch_dtype(name: str | None):

@@ -436,7 +436,8 @@ def test_summary_lists_every_specialist_and_points_at_the_trained_adapter_before
     rows = {l.split()[0]: l.split() for l in lines[2:]}
     assert sorted(rows) == ["forge", "oxidizer", "prism", "serpent", "swiftblade"]
     r = evaluated["report"]
-    assert rows[NAME][2:5] == [f"{r['base']['loss']:.3f}", f"{r['adapter']['loss']:.3f}", r["adapter_path"]]
+    assert rows[NAME][2:5] == [str(r["test_sessions"]), f"{r['base']['loss']:.3f}", f"{r['adapter']['loss']:.3f}"]
+    assert rows[NAME][-1] == r["adapter_path"]
     assert rows["forge"][-2:] == ["not", "evaluated"]
 
 
