@@ -21,6 +21,15 @@ from pathlib import Path
 
 from .masking import TemplateError, end_of_turn_ids
 
+# An assistant turn's tool calls, after its text: one <tool_call> block each, arguments verbatim when already JSON text.
+_CALLS = (
+    "{%- for tc in (m.tool_calls or []) %}{%- set f = tc.function if tc.function is defined and tc.function else tc %}"
+    "{%- set a = f.arguments if f.arguments is defined and f.arguments is not none else {} %}"
+    "{%- if m.content or not loop.first %}{{- '\\n' }}{%- endif %}"
+    "{{- '<tool_call>\\n{\"name\": \"' + f.name + '\", \"arguments\": ' }}"
+    "{%- if a is string %}{{- a }}{%- else %}{{- a | tojson }}{%- endif %}{{- '}\\n</tool_call>' }}"
+    "{%- endfor %}")
+
 # Qwen2.5's own tool prompt and blocks (the convention ChatML models with tool training share), with generation markers.
 CHATML_TOOLS = (
     "{%- if messages and messages[0].role == 'system' %}{%- set system = messages[0].content %}"
@@ -38,13 +47,7 @@ CHATML_TOOLS = (
     "{%- if m.role == 'user' or m.role == 'system' %}{{- '<|im_start|>' + m.role + '\\n' + m.content + "
     "'<|im_end|>\\n' }}"
     "{%- elif m.role == 'assistant' %}{{- '<|im_start|>assistant\\n' }}{%- generation %}"
-    "{%- if m.content %}{{- m.content }}{%- endif %}"
-    "{%- for tc in (m.tool_calls or []) %}{%- set f = tc.function if tc.function is defined and tc.function else tc %}"
-    "{%- set a = f.arguments if f.arguments is defined and f.arguments is not none else {} %}"
-    "{%- if m.content or not loop.first %}{{- '\\n' }}{%- endif %}"
-    "{{- '<tool_call>\\n{\"name\": \"' + f.name + '\", \"arguments\": ' }}"
-    "{%- if a is string %}{{- a }}{%- else %}{{- a | tojson }}{%- endif %}{{- '}\\n</tool_call>' }}"
-    "{%- endfor %}{{- '<|im_end|>' }}{%- endgeneration %}{{- '\\n' }}"
+    "{%- if m.content %}{{- m.content }}{%- endif %}" + _CALLS + "{{- '<|im_end|>' }}{%- endgeneration %}{{- '\\n' }}"
     "{%- elif m.role == 'tool' %}"
     "{%- if loop.first or msgs[loop.index0 - 1].role != 'tool' %}{{- '<|im_start|>user' }}{%- endif %}"
     "{{- '\\n<tool_response>\\n' + m.content + '\\n</tool_response>' }}"
@@ -71,13 +74,7 @@ GEMMA_TOOLS = (
     "{%- if loop.first and preamble.text %}{{- preamble.text + '\\n\\n' }}{%- endif %}"
     "{{- m.content + '<end_of_turn>\\n' }}"
     "{%- elif m.role == 'assistant' %}{{- '<start_of_turn>model\\n' }}{%- generation %}"
-    "{%- if m.content %}{{- m.content }}{%- endif %}"
-    "{%- for tc in (m.tool_calls or []) %}{%- set f = tc.function if tc.function is defined and tc.function else tc %}"
-    "{%- set a = f.arguments if f.arguments is defined and f.arguments is not none else {} %}"
-    "{%- if m.content or not loop.first %}{{- '\\n' }}{%- endif %}"
-    "{{- '<tool_call>\\n{\"name\": \"' + f.name + '\", \"arguments\": ' }}"
-    "{%- if a is string %}{{- a }}{%- else %}{{- a | tojson }}{%- endif %}{{- '}\\n</tool_call>' }}"
-    "{%- endfor %}{{- '<end_of_turn>' }}{%- endgeneration %}{{- '\\n' }}"
+    "{%- if m.content %}{{- m.content }}{%- endif %}" + _CALLS + "{{- '<end_of_turn>' }}{%- endgeneration %}{{- '\\n' }}"
     "{%- elif m.role == 'tool' %}"
     "{%- if loop.first or msgs[loop.index0 - 1].role != 'tool' %}{{- '<start_of_turn>user' }}{%- endif %}"
     "{{- '\\n<tool_response>\\n' + m.content + '\\n</tool_response>' }}"

@@ -107,6 +107,14 @@ def _fingerprint(folder: Path) -> str:
     return h.hexdigest()
 
 
+def _made_from(out: Path, stamp: Path, want: dict) -> bool:
+    """Whether the cached `out` was made from `want` (the recipe its stamp records)."""
+    try:
+        return out.is_file() and json.loads(stamp.read_text()) == want
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
 def template_key(chat_template_path: str | None) -> str:
     """What decides the template the GGUF carries besides the base: the rule (core/templates.py) and the user's file."""
     from core import templates
@@ -145,12 +153,8 @@ def base_gguf(base: str, cache: Path, *, revision: str | None = None, outtype: s
     want = {"base": base, "folder": str(folder), "fingerprint": _fingerprint(folder), "outtype": kind,
             "converter": (converter_dir() / "VERSION").read_text().strip(),
             "template": template_key(chat_template_path)}
-    if out.is_file() and stamp.is_file():
-        try:
-            if json.loads(stamp.read_text()) == want:
-                return out
-        except json.JSONDecodeError:
-            pass
+    if _made_from(out, stamp, want):
+        return out
     cache.mkdir(parents=True, exist_ok=True)
     log(f"serve: converting the base {base} to GGUF ({kind}) with llama.cpp's convert_hf_to_gguf.py -> {out}")
     tmp = cache / f".base.{kind}.{os.getpid()}.gguf"
@@ -192,12 +196,8 @@ def source_gguf(base: str, folder: Path, cache: Path, *, chat_template_path: str
     out, stamp = cache / "base.source.gguf", cache / "base.source.json"
     want = {"base": base, "gguf": record["gguf_path"], "sha256": record["gguf_sha256"],
             "template": template_key(chat_template_path)}
-    if out.is_file() and stamp.is_file():
-        try:
-            if json.loads(stamp.read_text()) == want:
-                return out
-        except json.JSONDecodeError:
-            pass
+    if _made_from(out, stamp, want):
+        return out
     cache.mkdir(parents=True, exist_ok=True)
     log(f"serve: the base's own GGUF ({record['quantization']}) with the training template -> {out}")
     from core.models import load_tokenizer
