@@ -193,8 +193,8 @@ def make_random_lora(name: str, root: Path) -> dict:
     peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
                                             init_lora_weights=False))
     with torch.no_grad():  # a LoRA that moves the logits by a few units, as a trained one does
-        for name, p in peft.named_parameters():
-            if "lora_B" in name:
+        for param, p in peft.named_parameters():
+            if "lora_B" in param:
                 p.mul_(0.05)
     peft.save_pretrained(root / "lora")
     adapter = root / "adapter.gguf"
