@@ -107,13 +107,14 @@ def test_export_all_writes_agent_configs_naming_every_specialist(flow):
 
 def test_summary_prints_a_row_per_specialist_with_base_and_adapter_losses(flow):
     lines = flow["summary"].stdout.strip().splitlines()
-    assert lines[0].split() == ["specialist", "train/test", "windows", "base", "loss", "adapter", "loss",
-                                "adapter", "files"]
+    assert lines[0].split() == ["specialist", "train/test", "windows", "test", "sessions", "base", "loss", "adapter",
+                                "loss", "loss", "verdict", "adapter", "files"]
     rows = {line.split()[0]: line.split() for line in lines[2:]}
     assert sorted(rows) == SPECIALISTS
-    for name in WITH_TEST_SPLIT:
-        _, windows, base, adapter, files = rows[name]
+    for name in WITH_TEST_SPLIT:  # name, windows, sessions, base, adapter, the verdict's words, files
+        r = rows[name]
+        windows, base, adapter, files = r[1], r[3], r[4], r[-1]
         assert float(adapter) < float(base), name
         assert files == str(flow["root"] / "exports" / name / "adapter")
-        assert windows.split("/")[1] != "0"
-    assert rows["prism"][2:] == ["-", "-", "not", "evaluated"]
+        assert windows.split("/")[1] != "0" and int(r[2]) > 0
+    assert rows["prism"][3:] == ["-", "-", "-", "not", "evaluated"]
