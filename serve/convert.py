@@ -115,6 +115,16 @@ def _made_from(out: Path, stamp: Path, want: dict) -> bool:
         return False
 
 
+def _make(cmd: list[str], tmp: Path, out: Path, stamp: Path, want: dict, failed: str) -> None:
+    """Run a command that writes `tmp`, then move it in as `out` with its recipe stamped (one error line if it fails)."""
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0 or not tmp.is_file():
+        lines = [ln for ln in (run.stderr or run.stdout).splitlines() if ln.strip()]
+        raise ConfigError(f"{failed}: {lines[-1] if lines else 'no output'}")
+    os.replace(tmp, out)
+    stamp.write_text(json.dumps(want, indent=2) + "\n")
+
+
 def template_key(chat_template_path: str | None) -> str:
     """What decides the template the GGUF carries besides the base: the rule (core/templates.py) and the user's file."""
     from core import templates
@@ -168,13 +178,8 @@ def base_gguf(base: str, cache: Path, *, revision: str | None = None, outtype: s
         if resolved != _own_template(folder):
             shutil.rmtree(view, ignore_errors=True)
             source = _with_template(folder, resolved, view)
-        run = subprocess.run([sys.executable, "-m", "serve.convert", "--run", str(source), "--outfile", str(tmp),
-                              "--outtype", kind], capture_output=True, text=True)
-        if run.returncode != 0 or not tmp.is_file():
-            lines = [ln for ln in (run.stderr or run.stdout).splitlines() if ln.strip()]
-            raise ConfigError(f"llama.cpp's converter failed on {folder}: {lines[-1] if lines else 'no output'}")
-        os.replace(tmp, out)
-        stamp.write_text(json.dumps(want, indent=2) + "\n")
+        _make([sys.executable, "-m", "serve.convert", "--run", str(source), "--outfile", str(tmp), "--outtype", kind],
+              tmp, out, stamp, want, f"llama.cpp's converter failed on {folder}")
     finally:
         tmp.unlink(missing_ok=True)
         shutil.rmtree(view, ignore_errors=True)
@@ -207,13 +212,9 @@ def source_gguf(base: str, folder: Path, cache: Path, *, chat_template_path: str
     tmp, jinja = cache / f".base.source.{os.getpid()}.gguf", cache / f".template.{os.getpid()}.jinja"
     try:
         jinja.write_text(template)
-        run = subprocess.run([sys.executable, "-m", "gguf.scripts.gguf_new_metadata", record["gguf_path"], str(tmp),
-                              "--chat-template-file", str(jinja), "--force"], capture_output=True, text=True)
-        if run.returncode != 0 or not tmp.is_file():
-            lines = [ln for ln in (run.stderr or run.stdout).splitlines() if ln.strip()]
-            raise ConfigError(f"gguf_new_metadata failed on {record['gguf_path']}: {lines[-1] if lines else 'no output'}")
-        os.replace(tmp, out)
-        stamp.write_text(json.dumps(want, indent=2) + "\n")
+        _make([sys.executable, "-m", "gguf.scripts.gguf_new_metadata", record["gguf_path"], str(tmp),
+               "--chat-template-file", str(jinja), "--force"], tmp, out, stamp, want,
+              f"gguf_new_metadata failed on {record['gguf_path']}")
     finally:
         tmp.unlink(missing_ok=True)
         jinja.unlink(missing_ok=True)
