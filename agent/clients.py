@@ -44,7 +44,11 @@ def private_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
     home = Path(home)
     dirs = {"HOME": home, "XDG_CONFIG_HOME": home / ".config", "XDG_DATA_HOME": home / ".local" / "share",
             "XDG_CACHE_HOME": home / ".cache", "XDG_STATE_HOME": home / ".local" / "state",
-            "CODEX_HOME": home / ".codex"}
+            "CODEX_HOME": home / ".codex",
+            # Codex refuses to make its sandbox helper (codex-linux-sandbox, which bwrap runs) under the temporary
+            # folder, and then every sandboxed command fails; a temporary folder of the run's own keeps CODEX_HOME
+            # outside it even when `home` is itself under /tmp
+            "TMPDIR": home / "tmp"}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCODE_", "CODEX_", "OPENAI_"))}

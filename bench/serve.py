@@ -175,9 +175,11 @@ def main() -> int:
     with serving(overlay=a.overlay, engine="llama.cpp") as server:
         specialists = [n for n in server.models if n not in ("auto", "base")]
         if not specialists:
-            raise SystemExit("no exported specialist to switch between; run `make demo` (or export some) first")
+            print("no exported specialist: the base alone (`make demo`, or export some, for the switching rows)",
+                  flush=True)
         single = None
-        for load, names in (("same", specialists[:1]), ("different", specialists)):
+        loads = (("same", specialists[:1]), ("different", specialists)) if specialists else (("same", ["base"]),)
+        for load, names in loads:
             for c in counts:
                 r = run_load(server.base_url, names, c, a.requests, words, a.new_tokens, f"{load}{c}")
                 single = single or r["rps"]
@@ -187,14 +189,14 @@ def main() -> int:
             body = json.loads(a.opencode.read_text())
             print("\n| model | prompt tokens | time to first token s | prompt tok/s | new tokens | new tok/s |\n"
                   "|---|---|---|---|---|---|", flush=True)
-            for name in ["base", *specialists, specialists[0]]:  # the last: the same model again, its prompt cached
+            for name in ["base", *specialists, (specialists or ["base"])[0]]:  # the last: the same model again, its prompt cached
                 o = opencode_request(server.base_url, body, name, a.new_tokens)
                 print(f"| {o['model']} | {o['prompt_tokens']} | {o['ttft']:.2f} | {o['prompt_tps']:.0f} | "
                       f"{o['new_tokens']} | {o['gen_tps']:.1f} |", flush=True)
         m = server.metrics()
         print(f"counters: base loaded {m['base_loads']}x, adapters loaded {m['adapter_loads']}x, "
               f"{m['adapter_switches']} adapter switches, {m['busy_rejections']} busy", flush=True)
-    if not a.no_baseline:
+    if not a.no_baseline and specialists:
         port = free_port()
         proc, conf = old_server(cfg, gguf, specialists, port)
         try:

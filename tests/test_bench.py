@@ -59,6 +59,9 @@ def test_bench_serve(tmp_path, tiny_base):
     cfg["model"]["model_name_or_path"] = str(tiny_base)
     cfg["paths"] = {k: str(tmp_path / k) for k in ("data", "outputs", "reports", "exports", "cycles")}
     (tmp_path / "overlay.yaml").write_text(yaml.safe_dump(cfg))
-    out = bench("serve.py", "--overlay", str(tmp_path / "overlay.yaml"), "--prompt-tokens", "60", "--new-tokens", "2",
-                "--repeats", "1", tmp=tmp_path)
-    assert "startup: " in out and "first reply (base): " in out
+    out = bench("serve.py", "--overlay", str(tmp_path / "overlay.yaml"), "--clients", "1", "--requests", "1",
+                "--prompt-tokens", "60", "--new-tokens", "2", tmp=tmp_path)
+    # no specialist exported: the base alone, one row, no switching or reload baseline rows
+    row = next(line for line in out.splitlines() if line.startswith("| shared base | same | 1 | 1 |"))
+    assert row.split("|")[9].strip() == "0", row  # no errors
+    assert "| shared base | different" not in out and "reload per switch" not in out

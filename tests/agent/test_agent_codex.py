@@ -49,7 +49,7 @@ def test_codex_completes_a_session_through_the_bridge_and_its_rollout_is_read_ba
                                 "-s", "workspace-write", "Fix add() in calc.py"], cwd=work, env=env,
                                capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
-    assert (work / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+    assert (work / "calc.py").read_text() == "def add(a, b):\n    return a + b\n", (p.stdout + p.stderr)[-3000:]
     assert len(rec.agent_requests()) == 3  # every Responses request became one chat completion
     stats = ReadStats()
     sessions = list(read(Source("codex", clients.codex_sessions(home)), ReadOptions(), stats))
