@@ -90,9 +90,9 @@ help:
 	@echo "make serve-bridge [PORT=8001]   Codex's Responses API (LiteLLM's proxy) in front of make serve"
 	@echo "make serve-check [URL=...]      a chat with a tool to every served model: answered, tool call parsed, latency"
 	@echo "make serve-reload [URL=...]     the running server re-reads the exports (a new or promoted adapter)"
-	@echo "make agent-eval NAME=serpent [TASKS=python|dir] [ENDPOINT=url] [AGENT=opencode]   base vs specialist on tasks"
+	@echo "make agent-eval NAME=serpent [TASKS=python|dir] [ENDPOINT=url] [AGENT=opencode|codex]   base vs specialist on tasks"
 	@echo "                                 -> reports/serpent/agent.md (agent-eval-all: every specialist)"
-	@echo "make generate NAME=serpent|ENDPOINT=url MODEL=m [TASKS=...] [WORKERS=2] [RUNS=4] [TEMPERATURE=0.7] [OUT=dir] [AGENT=opencode]"
+	@echo "make generate NAME=serpent|ENDPOINT=url MODEL=m [TASKS=...] [WORKERS=2] [RUNS=4] [TEMPERATURE=0.7] [OUT=dir] [AGENT=opencode|codex]"
 	@echo "                                 judged trajectories -> runs/<name>/ (resumable; make extract SWE_DIR=runs/<name>)"
 	@echo "make agent-check [TASKS=python]  every bundled task: unfixed fails, the reference fix passes"
 	@echo "make capture-toolset            what opencode (pinned) sends per build-<lang> agent -> extract/toolsets/"
@@ -159,7 +159,7 @@ $(AGENT_STAMP): $(STAMP)
 
 agent_endpoint := $(if $(ENDPOINT),--endpoint $(ENDPOINT))
 agent_tasks := $(if $(TASKS),--tasks $(TASKS)) $(if $(AGENT),--agent $(AGENT))
-agents_for := $(if $(filter opencode,$(AGENT)),$(AGENTS_STAMP))
+agents_for := $(if $(filter opencode codex,$(AGENT)),$(AGENTS_STAMP)) $(if $(filter codex,$(AGENT)),$(BRIDGE_STAMP))
 
 agent-eval: $(AGENT_STAMP) $(SERVE_STAMP) $(agents_for)
 	@test -n "$(NAME)" || { echo "usage: make agent-eval NAME=<specialist> [TASKS=...] [ENDPOINT=...]"; exit 2; }

@@ -81,6 +81,17 @@ def endpoints_for(sp, endpoint: str | None, overlay, overrides: list[str]):
                f"{sp.config['model']['model_name_or_path']}, `{sp.name}` adds {sp.path('exports') / 'adapter.gguf'}")
 
 
+def check_agent_context(agent: str, cfg: dict) -> None:
+    """One line, before anything is served, when this project's server would give the CLI too small a context."""
+    if agent not in ("opencode", "codex"):
+        return
+    from export.agents import served_limits
+
+    from . import codex, opencode
+
+    (opencode if agent == "opencode" else codex).check_context(served_limits(cfg))
+
+
 def cmd_eval(a, overrides: list[str]) -> int:
     from . import evaluate
 
@@ -94,12 +105,8 @@ def cmd_eval(a, overrides: list[str]) -> int:
         task_set = a.tasks or ag.get("tasks") or sp.language
         replayed = None
         tasks = load_suite(task_set) if task_set != replay.NAME else None
-        if a.agent == "opencode" and not (a.endpoint or ag.get("endpoint")):
-            from export.agents import served_limits
-
-            from .opencode import check_context
-
-            check_context(served_limits(sp.config))  # before anything is served
+        if not (a.endpoint or ag.get("endpoint")):
+            check_agent_context(a.agent, sp.config)  # before anything is served
         with endpoints_for(sp, a.endpoint, a.overlay, overrides) as (eps, serving):
             if tasks is None:  # the held-out sessions, replayed (agent/replay.py), once a model is known to serve
                 tasks, replayed = replay_survey(sp, quiet=a.quiet)
@@ -168,12 +175,8 @@ def cmd_generate(a, overrides: list[str]) -> int:
     out = Path(a.out or Path("runs") / (a.name or a.model.replace("/", "_")))
     limits = limits_from(cfg, a.temperature)
     seed = int(ag["sampling_seed"])
-    if a.agent == "opencode" and not url:
-        from export.agents import served_limits
-
-        from .opencode import check_context
-
-        check_context(served_limits(cfg))  # before anything is served
+    if not url:
+        check_agent_context(a.agent, cfg)  # before anything is served
     with contextlib.ExitStack() as stack:
         if url:
             model = a.model or (ag["base_model"] if base else a.name)
@@ -195,6 +198,10 @@ def cmd_generate(a, overrides: list[str]) -> int:
         from .opencode import store_home
 
         read_back = f"make extract DB={opencode_db(store_home(out))} RESOLVED_ONLY=1"
+    elif a.agent == "codex":
+        from .codex import store_home as codex_home
+
+        read_back = f"make extract CODEX_DIR={codex_home(out) / '.codex' / 'sessions'}"
     else:
         read_back = f"make extract SWE_DIR={out} RESOLVED_ONLY=1"
     print(f"generate: {s['attempts']} attempts on {s['tasks']} tasks ({s['already_finished']} already finished, "
@@ -284,8 +291,9 @@ def main(argv: list[str] | None = None) -> int:
                         "folder, or replay (eval: the specialist's held-out opencode sessions)")
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
     for sp in (e, g):
-        sp.add_argument("--agent", default="mini-swe-agent", choices=("mini-swe-agent", "opencode"),
-                        help="the agent: mini-swe-agent (a library) or the real opencode CLI (make agents-setup)")
+        sp.add_argument("--agent", default="mini-swe-agent", choices=("mini-swe-agent", "opencode", "codex"),
+                        help="the agent: mini-swe-agent (a library), or the real opencode or Codex CLI (make agents-setup; Codex "
+                             "also needs the bridge extra, make serve-bridge installs it)")
     for sp in (e, g, s):
         sp.add_argument("--endpoint", default=None, help="an OpenAI-compatible base URL (default agent.endpoint)")
     a, rest = p.parse_known_args(argv)  # KEY=VALUE after an option (make's `--overlay X $(ARGS)`) lands in rest

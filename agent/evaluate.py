@@ -1,4 +1,5 @@
-"""`agent eval`: the base and a specialist, each driven by mini-swe-agent over the same tasks; paired statistics.
+"""`agent eval`: the base and a specialist, each driven by the agent (mini-swe-agent, or the real opencode or Codex CLI)
+over the same tasks; paired statistics.
 
 Three passes over the same tasks in the same order, with the same limits: the base, the specialist, and the base
 again with another seed (the A/A pass: how much the base disagrees with itself, the noise level). Everything is
@@ -6,6 +7,8 @@ written to a temp folder and swapped in: reports/<name>/agent/<side>/<task>/ (tr
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -27,21 +30,28 @@ class AgentError(Exception):
     """Something the user must fix before an agent run; one line."""
 
 
-AGENTS = ("mini-swe-agent", "opencode")
+AGENTS = ("mini-swe-agent", "opencode", "codex")
 
 
-def attempt_for(agent: str, prompt: str, model_limits: dict[str, int] | None = None):
-    """The attempt function of an agent: mini-swe-agent (agent/runner.py) or the real opencode (agent/opencode.py,
-    with the specialist's system prompt as its build agent's prompt)."""
+@contextlib.contextmanager
+def attempts(agent: str, prompt: str, endpoints: list[runner.Endpoint], model_limits: dict[str, int] | None = None):
+    """The attempt function of an agent, for the block: mini-swe-agent (agent/runner.py), the real opencode
+    (agent/opencode.py, with the specialist's system prompt as its build agent's prompt) or the real Codex
+    (agent/codex.py, through a Responses bridge started for the block in front of the endpoints)."""
     if agent == "mini-swe-agent":
-        return runner.attempt
-    if agent == "opencode":
-        import functools
-
+        yield runner.attempt
+    elif agent == "opencode":
         from . import opencode
 
-        return functools.partial(opencode.attempt, prompt=prompt, model_limits=model_limits)
-    raise AgentError(f"AGENT={agent}: not one of {', '.join(AGENTS)} (Codex runs by hand: see docs/agent-runs.md)")
+        yield functools.partial(opencode.attempt, prompt=prompt, model_limits=model_limits)
+    elif agent == "codex":
+        from . import codex
+
+        with codex.bridge_for(endpoints) as bridge:
+            yield functools.partial(codex.attempt, bridge=bridge, models=[e.model for e in endpoints],
+                                    model_limits=model_limits)
+    else:
+        raise AgentError(f"AGENT={agent}: not one of {', '.join(AGENTS)}")
 
 
 def split_runnable(tasks: list[Task]) -> tuple[list[Task], dict[str, Any]]:
@@ -97,14 +107,14 @@ def evaluate(sp: Specialist, tasks: list[Task], task_set: str, endpoints: dict[s
         passes = [("base", endpoints["base"], seed), ("specialist", endpoints["specialist"], seed),
                   ("base_aa", endpoints["base"], seed + 1)]
         bar = _bar(len(passes) * len(runnable), sp.name, progress)
-        for side, endpoint, s in passes:
-            for task in runnable:
-                r = attempt_for(agent, sp.system_prompt, model_limits)(
-                    task, endpoint, limits, out=tmp / "agent" / side, iid=task.id, seed=s,
-                    origin={"origin": "agent-eval", "side": side, "specialist": sp.name})
-                results[side].append(r)
-                bar.update(1)
-                bar.set_postfix_str(f"{side}: {sum(x['resolved'] for x in results[side])} resolved")
+        with attempts(agent, sp.system_prompt, [endpoints["base"], endpoints["specialist"]], model_limits) as run:
+            for side, endpoint, s in passes:
+                for task in runnable:
+                    r = run(task, endpoint, limits, out=tmp / "agent" / side, iid=task.id, seed=s,
+                            origin={"origin": "agent-eval", "side": side, "specialist": sp.name})
+                    results[side].append(r)
+                    bar.update(1)
+                    bar.set_postfix_str(f"{side}: {sum(x['resolved'] for x in results[side])} resolved")
         bar.close()
         for side in SIDES:
             shutil.rmtree(tmp / "agent" / side / ".scratch", ignore_errors=True)
@@ -149,6 +159,12 @@ def _report(sp: Specialist, tasks: list[Task], skipped: dict, task_set: str, res
 
         who = {"name": "opencode", "version": pinned("opencode"), "mode": "tool",
                "config": "exports/agents/opencode.json"}
+        trajectory = "events.jsonl"
+    elif agent == "codex":
+        from .clients import pinned
+
+        who = {"name": "codex", "version": pinned("codex"), "mode": "tool",
+               "config": "exports/agents/codex/ (through the Responses bridge)"}
         trajectory = "events.jsonl"
     else:
         who = {"name": "mini-swe-agent", "version": mini.__version__, "mode": limits.mode,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import runner
-from .evaluate import AgentError, attempt_for, split_runnable
+from .evaluate import AgentError, attempts, split_runnable
 from .tasks import Task
 
 
@@ -54,11 +54,10 @@ def generate(tasks: list[Task], endpoint: runner.Endpoint, limits: runner.Limits
 
     def one(task: Task, k: int, iid: str) -> dict[str, Any]:
         # every attempt its own seed, so RUNS attempts at a temperature differ and a rerun repeats them
-        return attempt_for(agent, prompt, model_limits)(task, endpoint, limits, out=out, iid=iid, seed=seed + k - 1,
-                              origin={"origin": "generated", "run": out.name, "attempt": k,
-                                      "temperature": limits.temperature})
+        return run(task, endpoint, limits, out=out, iid=iid, seed=seed + k - 1,
+                   origin={"origin": "generated", "run": out.name, "attempt": k, "temperature": limits.temperature})
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with attempts(agent, prompt, [endpoint], model_limits) as run, ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(one, *job) for job in todo]
         for f in as_completed(futures):
             new.append(f.result())

@@ -1,7 +1,8 @@
 """The HTTP side of the engine: Chat Completions and Completions over serve/engine.py, streamed or not.
 
 What a request goes through, in order: its prompt is rendered and counted (over the context: 400
-`context_length_exceeded`, before any byte of a reply); it waits for its turn (503 + Retry-After past
+`context_length_exceeded`, before any byte of a reply; 400 `context_too_small_for_agent` where the system prompt,
+tools and first message alone fill it, which no compaction can fix); it waits for its turn (503 + Retry-After past
 serve.queue_timeout); its specialist's adapter is set; llama-cpp-python generates. A streamed reply starts only once
 the first chunk exists, so whatever fails before it is a plain 4xx/5xx with the OpenAI error body; a failure after it
 ends the stream with an `error` event, then `[DONE]`. `stream_options.include_usage` adds OpenAI's usage chunk. A
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from typing import Any
 
@@ -69,6 +71,10 @@ class EngineApp:
             raise RequestError(400, f"the model's chat template cannot render these messages: "
                                f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
                                param="messages", code="invalid_value") from None
+        if chatting and prompt >= engine.n_ctx - RESERVE:  # what no compaction of the history can shrink
+            fixed = await asyncio.to_thread(chat.prompt_tokens, llama, fixed_part(kwargs["messages"]),
+                                            kwargs.get("tools"), kwargs.get("tool_choice"))
+            check_fixed_part(fixed, prompt, engine.n_ctx)
         kwargs["max_tokens"] = check_fits(prompt, req.get("max_tokens"), engine.n_ctx)
         check_logit_bias(req.get("logit_bias"), llama.n_vocab())
         try:
@@ -183,6 +189,29 @@ def check_fits(prompt: int, max_tokens: int | None, n_ctx: int) -> int:
         raise RequestError(400, f"max_tokens: {max_tokens} is more than the model's context ({n_ctx} tokens)",
                            param="max_tokens", code="invalid_value")
     return min(max_tokens or n_ctx, n_ctx - RESERVE - prompt)
+
+
+def fixed_part(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What an agent sends however it compacts its history: the system messages and the first user message."""
+    head = [m for m in messages if m.get("role") in ("system", "developer")]
+    first = next((m for m in messages if m.get("role") == "user"), None)
+    return head + ([first] if first else [])
+
+
+def check_fixed_part(fixed: int, prompt: int, n_ctx: int) -> None:
+    """A request whose system prompt, tool definitions and first message alone fill the context can never be
+    answered, however the agent compacts its history. It is refused as an ordinary invalid request, not as
+    `context_length_exceeded`: agents (opencode 1.18) take that code, and messages like it, as a cue to compact
+    and ask again, forever. The message carries no figures: opencode retries any error whose text holds 429, 500,
+    502, 503, 504 or 524, and a token count can; the server's log line has them."""
+    if fixed >= n_ctx - RESERVE:
+        print(f"serve: refused: the system prompt, tools and first message take {fixed} of the {n_ctx}-token "
+              f"context (the whole request {prompt}); raise serve.n_ctx", file=sys.stderr, flush=True)
+        raise RequestError(400, "This server's context cannot hold the system prompt, tool definitions and first "
+                           "message of this request alone, so no compaction of the conversation can make it fit. "
+                           "Restart the server with a larger serve.n_ctx (make serve-check prints what each agent "
+                           "needs) or serve a model with a longer context",
+                           param="messages", code="context_too_small_for_agent")
 
 
 def check_logit_bias(bias: dict | None, n_vocab: int) -> None:

@@ -61,3 +61,53 @@ def test_codex_completes_a_session_through_the_bridge_and_its_rollout_is_read_ba
         ("Let me look.", ["cat calc.py"]), ("", ["sed -i 's/a - b/a + b/' calc.py"]), ("Fixed: add() now adds.", [])]
     assert "return a - b" in s.tool_calls[0].output and s.tool_calls[0].exit_code == 0
     assert not [r for r in stats.rows if "unknown" in r], stats.rows
+
+
+def _fixing_script() -> Recorder:
+    """A model that fixes calc.py with one command in whatever folder Codex runs; each session from the start."""
+
+    class Scripted(Recorder):
+        def answer(self, body):
+            self.script = [Reply("", [("exec_command", {"cmd": "sed -i 's/a - b/a + b/' calc.py"})]),
+                           Reply("Fixed.")]
+            if body.get("tools") and body["messages"][-1]["role"] == "user":  # a new session: the script anew
+                self.requests = [r for r in self.requests if not r.get("tools")]
+            return super().answer(body)
+
+    return Scripted(models=["serpent"])
+
+
+def test_generate_with_the_real_codex_writes_judged_rollouts_that_extract_reads(tmp_path, capsys):
+    pytest.importorskip("fastapi", reason="the bridge extra (make serve-bridge installs it)")
+    import json
+
+    import yaml
+    from agent_support import write_tasks
+
+    from agent.__main__ import main as agent_main
+    from extract.__main__ import main as extract_main
+
+    tasks = write_tasks(tmp_path / "tasks")
+    out = tmp_path / "runs"
+    overlay = tmp_path / "overlay.yaml"  # every folder the run may touch under tmp_path
+    overlay.write_text(yaml.safe_dump({"paths": {k: str(tmp_path / k) for k in ("data", "outputs", "reports",
+                                                                                 "exports", "cycles")}}))
+    rec = _fixing_script()
+    with RecordingServer(rec) as srv:  # AGENT=codex: the bridge is started for the run, in front of the endpoint
+        assert agent_main(["generate", "serpent", "--agent", "codex", "--endpoint", srv.base_url, "--model",
+                           "serpent", "--tasks", str(tasks), "--out", str(out), "--quiet", "--overlay",
+                           str(overlay)]) == 0
+    printed = capsys.readouterr().out
+    sessions = out / "codex-home" / ".codex" / "sessions"
+    assert f"make extract CODEX_DIR={sessions}" in printed
+    reports = {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/report.json")}
+    # the same command fixes `fixable` and leaves `other` (another bug) failing its judge
+    assert {k: v[k]["resolved"] for k, v in reports.items()} == {"fixable-r1": True, "other-r1": False}
+    first = reports["fixable-r1"]["fixable-r1"]
+    assert first["agent"] == f"codex {clients.pinned('codex')}" and first["steps"] == 2
+    assert first["prompt_tokens"] > 1000 and first["completion_tokens"] > 0  # from Codex's own usage events
+    data = tmp_path / "data"
+    assert extract_main(["--codex-dir", str(sessions), "--out", str(data), "--quiet", "extract.agent_files=false",
+                         "extract.window_tokens=32000"]) == 0
+    ledger = json.loads((data / "sessions.json").read_text())["sources"]["codex"]
+    assert len(ledger) == 2, ledger  # both rollouts read back

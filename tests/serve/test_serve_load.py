@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -176,13 +177,30 @@ def test_a_seeded_fuzz_of_malformed_requests_gets_no_500_and_the_server_goes_on(
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_prompt_over_the_context_is_a_400_before_any_stream(server, stream):
+def test_a_history_over_the_context_is_a_400_context_length_exceeded_before_any_stream(server, stream):
+    # the conversation is what overflows: an agent can compact it and ask again
     body = {"model": "serpent", "stream": stream, "stream_options": {"include_usage": True} if stream else None,
-            "messages": [{"role": "user", "content": "src/module.py " * 3000}]}
+            "messages": [{"role": "system", "content": "You are serpent."}, {"role": "user", "content": "Fix it."},
+                         {"role": "assistant", "content": "src/module.py " * 3000},
+                         {"role": "user", "content": "Go on."}]}
     r = post(server, {k: v for k, v in body.items() if v is not None})
     assert r.status_code == 400 and r.headers["content-type"].startswith("application/json")
     err = r.json()["error"]
     assert err["code"] == "context_length_exceeded" and "serve.n_ctx" in err["message"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_system_prompt_over_the_context_is_a_400_no_compaction_can_fix(server, stream):
+    # the system prompt alone fills the context (opencode's 7,600 tokens on a 4,096 context): not the overflow code
+    # that opencode 1.18 answers by compacting and asking again forever, and no figure its retry rule matches
+    body = {"model": "serpent", "stream": stream, "stream_options": {"include_usage": True} if stream else None,
+            "messages": [{"role": "system", "content": "src/module.py " * 3000}, {"role": "user", "content": "Hi"}]}
+    r = post(server, {k: v for k, v in body.items() if v is not None})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/json")
+    err = r.json()["error"]
+    assert err["code"] == "context_too_small_for_agent" and "serve.n_ctx" in err["message"], err
+    assert err["type"] == "invalid_request_error"
+    assert not re.search(r"429|500|502|503|504|524|context.length|too many tokens|exceeds", r.text, re.I), r.text
 
 
 def test_a_streamed_reply_ends_with_a_usage_chunk_when_asked(server, client):
