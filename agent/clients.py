@@ -44,11 +44,7 @@ def private_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
     home = Path(home)
     dirs = {"HOME": home, "XDG_CONFIG_HOME": home / ".config", "XDG_DATA_HOME": home / ".local" / "share",
             "XDG_CACHE_HOME": home / ".cache", "XDG_STATE_HOME": home / ".local" / "state",
-            "CODEX_HOME": home / ".codex",
-            # Codex refuses to make its sandbox helper (codex-linux-sandbox, which bwrap runs) under the temporary
-            # folder, and then every sandboxed command fails; a temporary folder of the run's own keeps CODEX_HOME
-            # outside it even when `home` is itself under /tmp
-            "TMPDIR": home / "tmp"}
+            "CODEX_HOME": home / ".codex"}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCODE_", "CODEX_", "OPENAI_"))}
@@ -56,6 +52,16 @@ def private_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
     env.pop("XDG_RUNTIME_DIR", None)
     env.update(extra or {})
     return env
+
+
+def codex_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """private_env for Codex, with a temporary folder of the run's own: Codex refuses to make its sandbox helper
+    (codex-linux-sandbox, which bwrap runs) when CODEX_HOME is under the temporary folder, and then every sandboxed
+    command fails; <home>/tmp keeps CODEX_HOME outside it even when `home` is itself under /tmp. (Not for opencode:
+    its bash tool's description names the temporary folder, and the captured tool set has /tmp.)"""
+    tmp = Path(home) / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return private_env(home, {**(extra or {}), "TMPDIR": str(tmp)})
 
 
 def opencode_db(home: Path) -> Path:

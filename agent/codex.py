@@ -83,8 +83,7 @@ def run(model: str, prompt: str, work: Path, home: Path, *, bridge_key: str, tim
     sandbox around its commands."""
     from export.agents import BRIDGE_KEY_ENV
 
-    # private_env's TMPDIR (<home>/tmp) keeps CODEX_HOME out of the temporary folder: Codex then makes its sandbox helper
-    env = clients.private_env(home, {"PWD": str(work), **(extra_env or {}), BRIDGE_KEY_ENV: bridge_key})
+    env = clients.codex_env(home, {"PWD": str(work), **(extra_env or {}), BRIDGE_KEY_ENV: bridge_key})
     cmd = [str(clients.binary("codex")), "exec", "--json", "--profile", model, "--skip-git-repo-check",
            "-s", "workspace-write", prompt]
     start = time.monotonic()

@@ -3,9 +3,11 @@ kill the previous output is there byte for byte, or the new one whole, never a m
 complete; the next run cleans the leftovers and ends where an unkilled run ends.
 
 Each stage runs as a subprocess. `core.atomic.point` numbers the write points of a run (WORKBENCH_KILL_TRACE) and
-kills the process at the Nth (WORKBENCH_KILL_AT). By default a spread of the points is tried (every commit and swap
-point among them) plus two random moments per stage; CRASH_KILL_POINTS=all tries every point. Each test prints how
-many kill points it tried (`pytest -s`).
+kills the process at the Nth (WORKBENCH_KILL_AT). By default three points are tried (the last two commit points and
+one halfway through) plus a seeded random moment, and SIGTERM at a point (Ctrl-C at a random moment for
+extract); with CRASH_SPREAD=N every commit point, a swap point and N points spread over the run;
+CRASH_KILL_POINTS=all tries every point, with Ctrl-C and SIGTERM at each. Each test prints how many kill points it
+tried (`pytest -s`).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 NAME = "serpent"
 TOLERANCE = 1e-6  # max |weight difference| between a killed-and-resumed adapter and an unkilled one (measured: 0)
-SPREAD = int(os.environ.get("CRASH_SPREAD", "1"))  # evenly spread points tried besides the commit points
+SPREAD = int(os.environ.get("CRASH_SPREAD", "0"))  # evenly spread points tried besides the commit points
 
 
 def run(argv: list[str], *, kill_at: int | None = None, trace: Path | None = None, kill_after: float | None = None,
@@ -79,14 +81,19 @@ def leftovers(*roots: Path) -> list[str]:
 
 
 def kill_points(trace: Path, spread: int) -> list[int]:
-    """The points to try: the commit points, a swap point and `spread` others (every one with CRASH_KILL_POINTS=all)."""
+    """The points to try. By default the last two commit points (the journal written, the swap committed) and one
+    halfway through the run; with `spread`, also a swap point and `spread` points spread over the run; every one with
+    CRASH_KILL_POINTS=all."""
     labels = trace.read_text().splitlines()
     if os.environ.get("CRASH_KILL_POINTS") == "all":
         return list(range(1, len(labels) + 1))
     commit = [i + 1 for i, x in enumerate(labels) if x.endswith(("journal written", "committed"))][-2:]
     moves = [i + 1 for i, x in enumerate(labels) if x.endswith("moved in")]
-    step = max(len(labels) // (spread + 1), 1)
-    return sorted(set(commit + moves[len(moves) // 2:][:1] + list(range(step, len(labels) + 1, step))[:spread]))
+    step = max(len(labels) // (max(spread, 1) + 1), 1)
+    spread_points = list(range(step, len(labels) + 1, step))
+    if not spread:
+        return sorted(set(commit + spread_points[:1]))
+    return sorted(set(commit + moves[len(moves) // 2:][:1] + spread_points[:spread]))
 
 
 def overlay(cfg: dict, where: Path, **paths: Path) -> list[str]:
@@ -179,8 +186,10 @@ def try_kills(ws, tmp_path, stage: str, argv_of, rerun_of, snapshot, check_read,
     points = kill_points(trace, SPREAD)
     rng = random.Random(12)
     every = os.environ.get("CRASH_KILL_POINTS") == "all"
-    trials = ([("point", k) for k in points] + [("random", rng.uniform(0.3, 0.95) * seconds)]
-              + [("ctrl-c random", max(1.5, rng.uniform(0.3, 0.9) * seconds))]
+    random_kill, ctrl_c = rng.uniform(0.3, 0.95), rng.uniform(0.3, 0.9)
+    trials = ([("point", k) for k in points] + [("random", random_kill * seconds)]
+              # Ctrl-C goes the way SIGTERM goes (core.entry): at a random moment of one stage by default
+              + ([("ctrl-c random", max(1.5, ctrl_c * seconds))] if stage == "extract" or every or SPREAD else [])
               + [("sigterm point", points[len(points) // 2])]
               + ([("ctrl-c point", k) for k in points] + [("sigterm point", k) for k in points] if every else []))
     found = {"previous": 0, "new": 0, "new after settling": 0, "not killed": 0}
@@ -206,7 +215,8 @@ def try_kills(ws, tmp_path, stage: str, argv_of, rerun_of, snapshot, check_read,
                              root / "outputs" / NAME, root / "outputs" / NAME / "checkpoints", root / "reports" / NAME,
                              root / "exports" / NAME)
     print(f"\n{stage}: {len(trace.read_text().splitlines())} write points in a run of {seconds:.1f} s; {len(trials)} "
-          f"tries (kill -9 at {len(points)} of the points and 1 random moment, Ctrl-C at 1 random moment, SIGTERM at "
+          f"tries (kill -9 at {len(points)} of the points and 1 random moment, Ctrl-C at "
+          f"{sum(k.startswith('ctrl-c') for k, _ in trials)} moment(s), SIGTERM at "
           f"{'every point' if every else '1 point'}{', Ctrl-C at every point' if every else ''}): {found}")
     return found
 

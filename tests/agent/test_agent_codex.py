@@ -41,7 +41,7 @@ def test_codex_completes_a_session_through_the_bridge_and_its_rollout_is_read_ba
                                                             "bridge_port": bridge_port}, "base",
                                      [{"name": "serpent", "language": "python", "system_prompt": "You are serpent."}],
                                      {"context": 32768, "output": 1024})
-        env = clients.private_env(home, {BRIDGE_KEY_ENV: key, "PWD": str(work)})
+        env = clients.codex_env(home, {BRIDGE_KEY_ENV: key, "PWD": str(work)})
         for f in (agents / "codex").glob("*.toml"):  # as docs/agent-runs.md says: the files into $CODEX_HOME
             shutil.copy(f, Path(env["CODEX_HOME"]) / f.name)
         with bridging(agents / "litellm-bridge.yaml", port=bridge_port, key=key):

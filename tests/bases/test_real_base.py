@@ -122,7 +122,7 @@ def real_workspace(tmp_path_factory, smollm2):
         "extends": str(REPO / "configs" / "smollm2.yaml"),
         "paths": {k: str(root / k) for k in ("data", "outputs", "reports", "exports", "cycles")},
         "extract": {"agent_files": False, "test_fraction": 0.4},
-        "sft": {"max_steps": 2, "logging_steps": 1, "save_steps": 2}}))
+        "sft": {"max_steps": 2, "gradient_accumulation_steps": 1, "logging_steps": 1, "save_steps": 2}}))
     run = subprocess.run([sys.executable, "-m", "extract", "--db", str(store), "--overlay", str(overlay), "--quiet",
                           "--lang", "python"], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 0, run.stderr
