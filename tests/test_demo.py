@@ -26,8 +26,11 @@ SPECIALISTS = ["forge", "oxidizer", "prism", "serpent", "swiftblade"]
 
 def demo_commands(py: str) -> list[list[str]]:
     """The demo recipe's commands, `$(PY)` set to `py`, echo lines left out."""
-    printed = subprocess.run(["make", "-s", "-n", "-o", ".venv/.installed", "demo", f"PY={py}"], cwd=REPO,
-                             capture_output=True, text=True, check=True).stdout
+    # ARGS= and no MAKEFLAGS: under `make test ARGS=...` the parent make passes its ARGS down, and the demo's
+    # commands would get pytest's options
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    printed = subprocess.run(["make", "-s", "-n", "-o", ".venv/.installed", "demo", f"PY={py}", "ARGS=", "BASE="],
+                             cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
     commands = []
     for line in printed.replace("\\\n", " ").splitlines():
         argv = shlex.split(line)
