@@ -17,18 +17,18 @@ from typing import Any
 
 from . import clients
 
-# Codex 0.171 sends about 5,500 prompt tokens before the task (its instructions, environment block and 12 tool
-# schemas; measured through the bridge on the demo tokenizer), then the conversation and a reply
-MIN_CONTEXT = 8192
+# Codex 0.171 sends about 14,700 prompt tokens before the task (its instructions, environment block and 12 tool
+# schemas; measured through the bridge against `make serve` on the demo tokenizer), then the conversation and a reply
+MIN_CONTEXT = 16384
 KEY = "workbench-codex-run"  # the bridge's key for a run (it listens on 127.0.0.1 only), unless the user set one
 
 
 def check_context(model_limits: dict[str, int] | None) -> None:
     """One line when the served context is known to be too small for Codex's prompt."""
     if model_limits and model_limits["context"] < MIN_CONTEXT:
-        raise clients.ClientError(f"Codex sends about 5,500 prompt tokens before the task and the served context is "
-                                  f"{model_limits['context']}: set serve.n_ctx to {MIN_CONTEXT} or more "
-                                  f"(ARGS='serve.n_ctx=16384')")
+        raise clients.ClientError(f"Codex sends about 14,700 prompt tokens before the task and the served context "
+                                  f"is {model_limits['context']}: set serve.n_ctx to {MIN_CONTEXT} or more "
+                                  f"(ARGS='serve.n_ctx=32768')")
 
 
 @dataclass

@@ -248,5 +248,9 @@ def markdown(r: dict[str, Any]) -> str:
 
 def _sandbox(r: dict[str, Any]) -> str:
     m = r["sandbox"]
+    if m.startswith("codex"):
+        return ("Codex's own workspace-write sandbox around its commands (codex-linux-sandbox, through bubblewrap "
+                "where installed: the working copy and temporary folders writable); the judge runs as the agent.sandbox "
+                "setting says")
     return ("bubblewrap (read-only file system, no network, writable working copy)" if m == "bubblewrap" else
             "none (commands run as you, with a temporary HOME and TMPDIR; see docs/agent-runs.md, Safety)")
