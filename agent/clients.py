@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PINS_FILE = Path(__file__).resolve().parent / "clients" / "package.json"
@@ -52,6 +55,31 @@ def private_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
     env.pop("XDG_RUNTIME_DIR", None)
     env.update(extra or {})
     return env
+
+
+def run_json_lines(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float
+                   ) -> tuple[int, list[dict[str, Any]], str, float, bool]:
+    """Run a client that prints one JSON event per line (opencode --format json, codex exec --json): its exit code
+    (-9 when it ran past `timeout`), the events (other lines skipped), its stderr, the seconds and whether it timed
+    out; what it printed before a timeout is kept."""
+    start = time.monotonic()
+    try:
+        p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        rc, out, err, timed_out = p.returncode, p.stdout, p.stderr, False
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout or ""
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr or ""
+        rc, timed_out = -9, True
+    events = []
+    for line in out.splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            events.append(obj)
+    return rc, events, err, round(time.monotonic() - start, 2), timed_out
 
 
 def codex_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,24 +84,7 @@ def run(model: str, prompt: str, work: Path, home: Path, *, bridge_key: str, tim
     env = clients.codex_env(home, {"PWD": str(work), **(extra_env or {}), BRIDGE_KEY_ENV: bridge_key})
     cmd = [str(clients.binary("codex")), "exec", "--json", "--profile", model, "--skip-git-repo-check",
            "-s", "workspace-write", prompt]
-    start = time.monotonic()
-    try:
-        p = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL)
-        rc, out, err, timed_out = p.returncode, p.stdout, p.stderr, False
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout or ""
-        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr or ""
-        rc, timed_out = -9, True
-    events = []
-    for line in out.splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
-            events.append(obj)
-    return RunResult(rc, events, err, round(time.monotonic() - start, 2), timed_out)
+    return RunResult(*clients.run_json_lines(cmd, cwd=work, env=env, timeout=timeout))
 
 
 @contextlib.contextmanager
@@ -112,25 +93,15 @@ def bridge_for(endpoints: list[Any]) -> Iterator[tuple[str, str]]:
     chat completions of its endpoint. Yields the bridge's OpenAI base URL and its key."""
     import os
 
-    from export.agents import BRIDGE_KEY_ENV, SERVER_KEY_ENV
+    from export.agents import BRIDGE_KEY_ENV, litellm_config
 
     from .bridge import bridging
 
-    lines = ["model_list:"]
-    seen = set()
-    for ep in endpoints:
-        if ep.model in seen:
-            continue
-        seen.add(ep.model)
-        lines += [f"  - model_name: {json.dumps(ep.model)}", "    litellm_params:",
-                  f"      model: {json.dumps('custom_openai/' + ep.model)}", f"      api_base: {json.dumps(ep.base_url)}",
-                  f"      api_key: os.environ/{SERVER_KEY_ENV}"]
-    lines += ["general_settings:", f"  master_key: os.environ/{BRIDGE_KEY_ENV}", "litellm_settings:",
-              "  drop_params: true", ""]
+    models = list({ep.model: ep.base_url for ep in endpoints}.items())  # a name once, at its endpoint's server
     keys = {ep.api_key for ep in endpoints if ep.api_key and ep.api_key != "none"}
     with tempfile.TemporaryDirectory(prefix="codex-bridge-") as tmp:
         config = Path(tmp) / "litellm-bridge.yaml"
-        config.write_text("\n".join(lines))
+        config.write_text(litellm_config(models, "LiteLLM proxy config for an AGENT=codex run (agent/codex.py)"))
         key = os.environ.get(BRIDGE_KEY_ENV) or KEY  # the bridge keeps a key the user set; Codex is given the same
         with bridging(config, key=key, server_key=next(iter(keys), None)) as url:
             yield url, key
@@ -149,17 +120,10 @@ def attempt(task, endpoint, limits, *, out: Path, iid: str, seed: int, origin: d
     from export.agents import BRIDGE_KEY_ENV
 
     from . import sandbox
-    from .runner import REPORT, _git, _write_json, judge, mini
+    from .runner import REPORT, _git, _write_json, judge, mini, start_attempt
 
     mini()
-    scratch = out / ".scratch" / iid
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    work = task.checkout(scratch / "work")
-    env_vars = sandbox.command_env(scratch)
-    _git(work, env_vars, "init", "-q")
-    _git(work, env_vars, "add", "-A")
-    _git(work, env_vars, "commit", "-q", "--no-gpg-sign", "-m", "task start")
+    scratch, work, env_vars = start_attempt(task, out, iid)
     home = store_home(out)
     write_home(home, bridge[0], models, model_limits)
     extra = {k: v for k, v in env_vars.items() if k not in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME",

@@ -83,24 +83,7 @@ def run(agent: str, prompt: str, work: Path, home: Path, *, timeout: float = 600
     goes as words (one quoted argument would keep its quotes in the stored prompt)."""
     env = clients.private_env(home, {"PWD": str(work), **(extra_env or {})})  # opencode takes its directory from PWD
     cmd = [str(clients.binary("opencode")), "run", "--agent", agent, "--format", "json", *prompt.split()]
-    start = time.monotonic()
-    try:
-        p = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL)
-        rc, out, err, timed_out = p.returncode, p.stdout, p.stderr, False
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout or ""
-        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr or ""
-        rc, timed_out = -9, True
-    events = []
-    for line in out.splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
-            events.append(obj)
-    return RunResult(rc, events, err, round(time.monotonic() - start, 2), timed_out)
+    return RunResult(*clients.run_json_lines(cmd, cwd=work, env=env, timeout=timeout))
 
 
 def capture(specialists: list[Any], base: str, out_folder: Path, *, limits: dict[str, int] | None = None,
@@ -179,17 +162,10 @@ def attempt(task, endpoint, limits, *, out: Path, iid: str, seed: int, origin: d
     from extract.opencode import RUNS_FILE
 
     from . import sandbox
-    from .runner import REPORT, _git, _write_json, judge, mini
+    from .runner import REPORT, _git, _write_json, judge, mini, start_attempt
 
     mini()
-    scratch = out / ".scratch" / iid
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    work = task.checkout(scratch / "work")
-    env_vars = sandbox.command_env(scratch)
-    _git(work, env_vars, "init", "-q")
-    _git(work, env_vars, "add", "-A")
-    _git(work, env_vars, "commit", "-q", "--no-gpg-sign", "-m", "task start")
+    scratch, work, env_vars = start_attempt(task, out, iid)
     home = store_home(out)
     name = agent_name(task.language)
     cfg = opencode_config(endpoint.base_url, [{"name": endpoint.model, "language": task.language,

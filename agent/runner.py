@@ -127,11 +127,11 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def attempt(task: Task, endpoint: Endpoint, limits: Limits, *, out: Path, iid: str, seed: int,
-            origin: dict[str, Any]) -> dict[str, Any]:
-    """Run the agent once on task (fresh copy, temporary HOME, limits), judge it, write its files; the result."""
-    mini()
-    scratch = out / ".scratch" / iid  # working copy, HOME and temp files: inside the run's folder, removed after
+def start_attempt(task: Task, out: Path, iid: str) -> tuple[Path, Path, dict[str, str]]:
+    """A fresh scratch folder for one attempt (working copy, HOME and temp files: inside the run's folder, removed
+    after), the task's repository checked out and committed there as `task start`, and the sandbox's variables for
+    its commands: (scratch, work, env_vars). Every agent's attempt starts here."""
+    scratch = out / ".scratch" / iid
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     work = task.checkout(scratch / "work")
@@ -139,6 +139,14 @@ def attempt(task: Task, endpoint: Endpoint, limits: Limits, *, out: Path, iid: s
     _git(work, env_vars, "init", "-q")
     _git(work, env_vars, "add", "-A")
     _git(work, env_vars, "commit", "-q", "--no-gpg-sign", "-m", "task start")
+    return scratch, work, env_vars
+
+
+def attempt(task: Task, endpoint: Endpoint, limits: Limits, *, out: Path, iid: str, seed: int,
+            origin: dict[str, Any]) -> dict[str, Any]:
+    """Run the agent once on task (fresh copy, temporary HOME, limits), judge it, write its files; the result."""
+    mini()
+    scratch, work, env_vars = start_attempt(task, out, iid)
     env = sandbox.environment(limits.sandbox, work, scratch, timeout=limits.command_timeout)
     agent = build_agent(endpoint, env, limits, seed=seed, output_path=scratch / "partial.json")
     start = time.monotonic()

@@ -122,9 +122,16 @@ def codex(url: str, specialists: list[dict[str, str]], limits: dict[str, int] | 
 def litellm_bridge(url: str, specialists: list[dict[str, str]]) -> str:
     """LiteLLM proxy's config: every served name, its Responses requests bridged to `make serve`'s chat completions
     (`custom_openai/` has no Responses API of its own, so LiteLLM translates: its maintained bridge, not ours)."""
-    lines = ["# LiteLLM proxy config for `make serve-bridge`: Codex's Responses API -> make serve's chat completions.",
-             "model_list:"]
-    for name in ["base", "auto", *[sp["name"] for sp in specialists]]:
+    return litellm_config([(name, url) for name in ["base", "auto", *[sp["name"] for sp in specialists]]],
+                          "LiteLLM proxy config for `make serve-bridge`: Codex's Responses API -> make serve's chat "
+                          "completions.")
+
+
+def litellm_config(models: list[tuple[str, str]], comment: str) -> str:
+    """LiteLLM proxy's config bridging each (name, chat-completions base URL) pair; the proxy's key from
+    WORKBENCH_BRIDGE_KEY, the server's from WORKBENCH_API_KEY, both read when the bridge starts."""
+    lines = [f"# {comment}", "model_list:"]
+    for name, url in models:
         lines += [f"  - model_name: {json.dumps(name)}", "    litellm_params:",
                   f"      model: {json.dumps('custom_openai/' + name)}", f"      api_base: {json.dumps(url)}",
                   f"      api_key: os.environ/{SERVER_KEY_ENV}"]  # make serve's key, read when the bridge starts
