@@ -267,8 +267,8 @@ demo: $(STAMP)
 	@echo "== 1/6 sample opencode stores: the user's, and other sessions for the tiny base to learn from"
 	$(PY) -m sample.store --out demo/store/opencode.db --sessions-per-language 32
 	$(PY) -m sample.store --out demo/pretrain/opencode.db --seed 1 --sessions-per-language 12
-	@echo "== 2/6 tiny base model and tokenizer, built offline and pretrained on the other sessions"
-	$(PY) -m sample.tiny_model --store demo/pretrain/opencode.db --out demo/base --hidden-size 128 --vocab-size 4096 \
+	@echo "== 2/6 tiny base model and tokenizer, built offline and pretrained on the other sessions (once: then reused from the cache)"
+	$(PY) -m sample.tiny_model --store demo/pretrain/opencode.db --out demo/base --hidden-size 128 --vocab-size 4096 --cache \
 		--pretrain-steps $(PRETRAIN_STEPS)
 	@echo "== 3/6 extract (windows measured with the tiny tokenizer)"
 	$(PY) -m extract --db demo/store/opencode.db $(DEMO) --quiet $(ARGS)

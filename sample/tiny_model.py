@@ -24,7 +24,11 @@ briefly on a second sample store (another seed: other sessions of the same kinds
 user's), and each specialist's adapter then has only its language left to learn.
 
 CLI: ``python -m sample.tiny_model (--store DB | --data DIR) --out DIR [--hidden-size N] [--layers N]
-[--vocab-size N] [--seed N] [--pretrain-steps N [--pretrain-length N] [--pretrain-window N]]``.
+[--vocab-size N] [--seed N] [--pretrain-steps N [--pretrain-length N] [--pretrain-window N]] [--cache]``.
+With ``--cache`` (what ``make demo`` passes) a base built from a store is kept in the workbench's cache of bases
+(``~/.cache/lora-workbench/bases/tiny/<key>``, ``WORKBENCH_BASES`` picks another folder) and the next build with the
+same store, options, code and library versions copies it instead of pretraining again, as a real base is downloaded
+once.
 """
 
 from __future__ import annotations
@@ -440,6 +444,62 @@ def corpus_from_store(db: str | os.PathLike) -> Iterator[str]:
             yield json.dumps(toolset_for(used), ensure_ascii=False)
 
 
+def cache_key(store: Path, options: dict[str, Any]) -> str:
+    """What a built base depends on: the store's bytes, the build options, the code that renders and trains (sample/,
+    extract/, core/) and the versions of the libraries that train it. Equal keys give byte-identical bases."""
+    import hashlib
+    from importlib import metadata
+
+    h = hashlib.sha256()
+    h.update(json.dumps(options, sort_keys=True).encode())
+    with open(store, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    repo = Path(__file__).resolve().parents[1]
+    for folder in ("sample", "extract", "core"):
+        for src in sorted((repo / folder).rglob("*.py")):
+            h.update(str(src.relative_to(repo)).encode())
+            h.update(src.read_bytes())
+    for lib in ("torch", "transformers", "tokenizers", "trl", "accelerate"):
+        try:
+            h.update(f"{lib}={metadata.version(lib)}".encode())
+        except metadata.PackageNotFoundError:
+            pass
+    return h.hexdigest()[:16]
+
+
+def _from_cache(cached: Path, out: Path, store: Path) -> None:
+    """Copy a cached base to ``out`` (swapped in whole), its pretraining record naming this store."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        shutil.copytree(cached, tmp, dirs_exist_ok=True)
+        tmp.chmod(0o777 & ~_umask())
+        record = tmp / PRETRAINING_RECORD
+        if record.is_file():
+            r = json.loads(record.read_text())
+            r.update(store=str(store.resolve()), cached=str(cached))
+            record.write_text(json.dumps(r, indent=2) + "\n")
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _to_cache(out: Path, cached: Path) -> None:
+    """Keep a copy of the base just built (swapped in whole; a cache that cannot be written is only skipped)."""
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{cached.name}.tmp-", dir=cached.parent))
+        shutil.copytree(out, tmp, dirs_exist_ok=True)
+        try:
+            os.replace(tmp, cached)
+        except OSError:  # another build kept the same key first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError:
+        pass
+
+
 def _count_params(model_dir: Path) -> int:
     from safetensors import safe_open
 
@@ -472,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pretrain-window", type=int, default=1536,
                    help="the store's sessions are cut into windows of this many tokens, as extraction cuts them "
                         "(default 1536, the demo's sft.max_length)")
+    p.add_argument("--cache", action="store_true",
+                   help="keep the base built from --store in the workbench's cache of bases and reuse it when the "
+                        "store, options, code and library versions are the same (make demo passes it)")
     args = p.parse_args(argv)
     from core.config import ConfigError
     from extract.opencode import StoreError
@@ -480,6 +543,19 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--pretrain-steps must be 0 or more")
     if args.pretrain_steps and not args.store:
         p.error("--pretrain-steps needs --store: the base pretrains on that store's sessions")
+    cached = None
+    if args.cache and args.store:
+        from core.bases import cache_root
+
+        if not args.store.is_file():
+            p.error(f"no opencode store at {args.store}")
+        options = {k: v for k, v in vars(args).items() if k not in ("out", "store", "data", "cache")}
+        cached = cache_root() / "tiny" / cache_key(args.store, options)
+        if (cached / "model.safetensors").is_file():
+            _from_cache(cached, args.out, args.store)
+            print(f"tiny base: {_count_params(args.out)} params, the one built before with this store and these "
+                  f"options (kept in {cached}) -> {args.out.resolve()}")
+            return 0
     try:
         texts = list(corpus_from_datasets(args.data) if args.data else corpus_from_store(args.store))
         out = build_tiny_base(
@@ -501,6 +577,8 @@ def main(argv: list[str] | None = None) -> int:
         r = json.loads((out / PRETRAINING_RECORD).read_text())
         trained = (f", pretrained {r['steps']} steps on {r['windows']} windows ({r['tokens']} tokens, loss "
                    f"{r['first_loss']} -> {r['last_loss']}, {r['seconds']} s)")
+    if cached is not None:
+        _to_cache(out, cached)
     print(f"tiny base: {_count_params(out)} params, vocab {vocab}{trained} -> {out}")
     return 0
 

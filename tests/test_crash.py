@@ -27,6 +27,7 @@ import yaml
 
 from core.atomic import settle
 from core.config import read_overlay
+import forkrun
 
 pytestmark = pytest.mark.slow
 
@@ -45,16 +46,7 @@ def run(argv: list[str], *, kill_at: int | None = None, trace: Path | None = Non
         env["WORKBENCH_KILL_SIGNAL"] = signal_.name
     if trace:
         env["WORKBENCH_KILL_TRACE"] = str(trace)
-    if kill_after is None:
-        return subprocess.run([sys.executable, "-m", *argv], cwd=REPO, env=env, capture_output=True, text=True)
-    p = subprocess.Popen([sys.executable, "-m", *argv], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = p.communicate(timeout=kill_after)
-    except subprocess.TimeoutExpired:
-        p.send_signal(signal_)
-        out, err = p.communicate()
-    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    return forkrun.run(argv, env=env, cwd=REPO, kill_after=kill_after, signal_=signal_)
 
 
 def ok(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+import forkrun
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +64,10 @@ def demo(tmp_path_factory):
     runs = []
     for argv in demo_commands(sys.executable):
         argv = moved(argv, root, overlay)
-        runs.append(subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600))
+        if argv[:2] == [sys.executable, "-m"]:  # `python -m ...`, forked with the libraries imported (forkrun)
+            runs.append(forkrun.run(argv[2:], env=env, cwd=REPO))
+        else:
+            runs.append(subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600))
         if runs[-1].returncode != 0:
             break
     return {"root": root, "runs": runs}

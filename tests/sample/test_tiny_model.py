@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import os
 import re
 from pathlib import Path
@@ -507,3 +508,30 @@ def test_cli_pretraining_needs_a_store(tmp_path, capsys):
     with pytest.raises(SystemExit):
         tm.main(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "base"), "--pretrain-steps", "5"])
     assert "--pretrain-steps needs --store" in capsys.readouterr().err
+
+
+def test_cli_with_cache_builds_once_and_copies_the_same_base_after(tmp_path, small_store, capsys, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_BASES", str(tmp_path / "bases"))
+    argv = ["--hidden-size", "64", "--vocab-size", "512", "--pretrain-steps", "2", "--pretrain-length", "64",
+            "--pretrain-window", "4096", "--cache"]
+    other = tmp_path / "elsewhere" / "opencode.db"  # the same sessions at another path: the same key
+    other.parent.mkdir()
+    shutil.copy(small_store, other)
+    assert tm.main(["--store", str(small_store), "--out", str(tmp_path / "a"), *argv]) == 0
+    assert "pretrained 2 steps" in capsys.readouterr().out
+    [cached] = (tmp_path / "bases" / "tiny").iterdir()
+
+    def again(*args, **kwargs):
+        raise RuntimeError("pretrained again")
+
+    monkeypatch.setattr(tm, "pretrain", again)
+    assert tm.main(["--store", str(other), "--out", str(tmp_path / "b"), *argv]) == 0
+    assert f"the one built before with this store and these options (kept in {cached})" in capsys.readouterr().out
+    files = lambda d: {p.name: p.read_bytes() for p in d.iterdir() if p.name != tm.PRETRAINING_RECORD}  # noqa: E731
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+    record = json.loads((tmp_path / "b" / tm.PRETRAINING_RECORD).read_text())
+    assert record["store"] == str(other.resolve()) and record["cached"] == str(cached)
+
+    with pytest.raises(RuntimeError, match="pretrained again"):  # another option is another base
+        tm.main(["--store", str(other), "--out", str(tmp_path / "c"), *argv, "--seed", "3"])
+    assert not (tmp_path / "c").exists()
