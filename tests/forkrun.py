@@ -64,6 +64,7 @@ def _server() -> None:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 os.environ.clear()
                 os.environ.update(req["env"])
+                tempfile.tempdir = None  # gettempdir() reads TMPDIR again
                 os.chdir(req["cwd"])
                 for fd, path, mode in ((0, os.devnull, os.O_RDONLY), (1, req["stdout"], os.O_WRONLY),
                                        (2, req["stderr"], os.O_WRONLY)):
@@ -73,11 +74,16 @@ def _server() -> None:
                 sys.stdin = open(0, closefd=False)
                 sys.stdout = open(1, "w", closefd=False)
                 sys.stderr = open(2, "w", closefd=False)
-                sys.path[:0] = [req["cwd"], *[p for p in req["env"].get("PYTHONPATH", "").split(os.pathsep) if p]]
-                module, args = req["argv"][0], req["argv"][1:]
-                sys.argv = [module, *args]
+                target, args = req["argv"][0], req["argv"][1:]
+                script = target.endswith(".py")
+                first = str(Path(req["cwd"], target).resolve().parent) if script else req["cwd"]
+                sys.path[:0] = [first, *[p for p in req["env"].get("PYTHONPATH", "").split(os.pathsep) if p]]
+                sys.argv = [target, *args]
                 try:
-                    runpy.run_module(module, run_name="__main__", alter_sys=True)
+                    if script:  # python path/to/script.py
+                        runpy.run_path(target, run_name="__main__")
+                    else:  # python -m module
+                        runpy.run_module(target, run_name="__main__", alter_sys=True)
                     code = 0
                 except SystemExit as e:
                     code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -138,7 +144,7 @@ _zygote: _Zygote | None = None
 
 def run(argv: list[str], *, env: dict | None = None, cwd: Path | str = REPO, kill_after: float | None = None,
         signal_: int = signal.SIGKILL) -> subprocess.CompletedProcess:
-    """`python -m argv[0] argv[1:]` with `env` (default: this process's) in `cwd`; with `kill_after`, send `signal_`
+    """`python -m argv[0] argv[1:]` (`python argv[0] ...` when argv[0] is a .py file) with `env` (default: this process's) in `cwd`; with `kill_after`, send `signal_`
     that many seconds in. Returns a CompletedProcess (returncode negative when a signal ended it)."""
     global _zygote
     env = dict(os.environ if env is None else env)
@@ -148,8 +154,9 @@ def run(argv: list[str], *, env: dict | None = None, cwd: Path | str = REPO, kil
             atexit.register(_zygote.close)
         if _zygote.fits(env):
             code, out, err = _zygote.run(argv, env, cwd, kill_after, signal_)
-            return subprocess.CompletedProcess([sys.executable, "-m", *argv], code, out, err)
-    cmd = [sys.executable, "-m", *argv]
+            return subprocess.CompletedProcess([sys.executable, *([] if argv[0].endswith(".py") else ["-m"]), *argv],
+                                               code, out, err)
+    cmd = [sys.executable, *([] if argv[0].endswith(".py") else ["-m"]), *argv]
     if kill_after is None:
         return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+import forkrun
 
 from core.config import read_overlay
 
@@ -18,11 +18,10 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bench(script: str, *args: str, tmp: Path, timeout: int = 600) -> str:
+def bench(script: str, *args: str, tmp: Path) -> str:
     # TMPDIR: the stores, bases and datasets the scripts cache in the temp folder stay this test's own
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "TMPDIR": str(tmp)}
-    r = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO, env=env, capture_output=True,
-                       text=True, timeout=timeout)
+    r = forkrun.run([str(REPO / "bench" / script), *args], env=env, cwd=REPO)
     assert r.returncode == 0, f"bench/{script} failed:\n{r.stderr[-3000:]}"
     return r.stdout
 

@@ -10,12 +10,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+import forkrun
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,8 +123,8 @@ def real_workspace(tmp_path_factory, smollm2):
         "paths": {k: str(root / k) for k in ("data", "outputs", "reports", "exports", "cycles")},
         "extract": {"agent_files": False, "test_fraction": 0.4},
         "sft": {"max_steps": 2, "gradient_accumulation_steps": 1, "logging_steps": 1, "save_steps": 2}}))
-    run = subprocess.run([sys.executable, "-m", "extract", "--db", str(store), "--overlay", str(overlay), "--quiet",
-                          "--lang", "python"], capture_output=True, text=True, cwd=REPO)
+    run = forkrun.run(["extract", "--db", str(store), "--overlay", str(overlay), "--quiet", "--lang", "python"],
+                      cwd=REPO)
     assert run.returncode == 0, run.stderr
     return {"root": root, "overlay": str(overlay)}
 
@@ -148,8 +148,7 @@ def test_inspect_shows_the_tool_calls_inside_the_trained_text(real_workspace, ca
 def test_two_training_steps_on_smollm2_save_the_adapter_with_the_template_it_trained(real_workspace):
     from core.templates import CHATML_TOOLS
 
-    run = subprocess.run([sys.executable, "-m", "train", "serpent", "--overlay", real_workspace["overlay"]],
-                         capture_output=True, text=True, cwd=REPO)
+    run = forkrun.run(["train", "serpent", "--overlay", real_workspace["overlay"]], cwd=REPO)
     assert run.returncode == 0, run.stderr[-3000:]
     out = real_workspace["root"] / "outputs" / "serpent"
     summary = json.loads((out / "training_summary.json").read_text())

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import forkrun
+
 from core.version import weights_digest as digest
 from sample.store import add_sample_sessions, build_sample_store
 from core.config import read_overlay
@@ -55,9 +57,9 @@ def ws(tmp_path_factory, tiny_base):
     return w
 
 
-def _run(w, *args, **kw):
-    return subprocess.run([sys.executable, *args, "--overlay", str(w["root"] / "overlay.yaml")], cwd=REPO,
-                          env=w["env"], capture_output=True, text=True, timeout=900, **kw)
+def _run(w, *args):
+    assert args[0] == "-m"  # python -m <stage>, forked with the libraries imported (tests/forkrun.py)
+    return forkrun.run([*args[1:], "--overlay", str(w["root"] / "overlay.yaml")], env=w["env"], cwd=REPO)
 
 
 def _cycle(w, *args):
