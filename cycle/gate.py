@@ -155,6 +155,9 @@ def judge(v: dict[str, Any], regressions: dict[str, dict[str, Any]], *, has_ref:
         return dict(decision="undecided", reason=f"A/A check failed: {ref_name} against itself (batched, then one "
                     f"window at a time) changes the loss by {_fmt(v['aa'])}, not 'no difference'; the gate cannot be "
                     f"trusted to compare here")
+    if (v.get("loss") or {}).get("candidate", 0) is None:  # a loss that is not a number (NaN or inf)
+        return dict(decision="rejected", reason="the candidate's validation loss is not a number: its training "
+                    "diverged (a learning rate too high for it; its training_summary.json has the run)")
     if not primary or primary[1] >= 0:
         return dict(decision="rejected", reason=f"validation loss change against {ref_name} is "
                     f"{_fmt(primary) if primary else 'unknown'}: not below zero")

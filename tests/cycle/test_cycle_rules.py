@@ -63,6 +63,8 @@ AA_OK, AA_BAD = [-0.0, 0.0], [0.0012, 0.0031]
     ({"aa": AA_OK, "vs_base": [-0.3, -0.1], "vs_promoted": [-0.2, -0.1]},
      {"forge": {"interval": [0.02, 0.09], "worse": True}}, True, "rejected", "forge's validation sessions"),
     ({"aa": AA_BAD, "vs_base": [-0.3, -0.1], "vs_promoted": [-0.2, -0.1]}, {}, True, "undecided", "A/A check failed"),
+    ({"aa": AA_OK, "vs_base": [], "vs_promoted": [], "loss": {"candidate": None, "promoted": 4.17, "base": 4.66}}, {},
+     True, "rejected", "the candidate's validation loss is not a number: its training diverged"),
 ])
 def test_the_gate_promotes_only_below_zero_and_refuses_when_a_a_finds_a_difference(v, regressions, has_ref,
                                                                                      decision, words):
