@@ -450,11 +450,11 @@ def cache_key(store: Path, options: dict[str, Any]) -> str:
     import hashlib
     from importlib import metadata
 
+    from core.bases import sha256_file
+
     h = hashlib.sha256()
     h.update(json.dumps(options, sort_keys=True).encode())
-    with open(store, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    h.update(sha256_file(store).encode())
     repo = Path(__file__).resolve().parents[1]
     for folder in ("sample", "extract", "core"):
         for src in sorted((repo / folder).rglob("*.py")):

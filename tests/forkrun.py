@@ -45,8 +45,7 @@ def _server() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
-    try:
-        import peft  # noqa: F401  (the import that costs most)
+    try:  # transformers imports its model classes lazily: these are the ones every stage loads
         from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
     except ImportError:
         pass
